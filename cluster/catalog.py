@@ -1,0 +1,69 @@
+"""The GPU class catalog: accelerator names, prices with their sources, emulation speed."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_CATALOG = Path(__file__).with_name("gpu_catalog.yaml")
+
+
+class GPUClass(BaseModel):
+    """One accelerator kind and what an hour of one GPU of it costs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accelerator_type: str = Field(description="name used by ray.util.accelerators / node resources")
+    memory_gb: float = Field(gt=0)
+    price_per_hour_usd: float = Field(gt=0, description="on-demand $ per GPU-hour")
+    spot_price_per_hour_usd: float | None = Field(default=None, gt=0)
+    price_source: str = Field(min_length=1)
+    price_date: str = Field(min_length=4)
+    relative_throughput: float = Field(gt=0, description="speed vs a T4, used only for emulation")
+
+    @property
+    def price_per_second_usd(self) -> float:
+        return self.price_per_hour_usd / 3600.0
+
+    @property
+    def resource_name(self) -> str:
+        """The Ray custom resource that nodes of this class advertise."""
+        return f"accelerator_type:{self.accelerator_type}"
+
+
+class GPUCatalog(BaseModel):
+    """All GPU classes by name (T4, L4, A100-40GB, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    classes: dict[str, GPUClass]
+
+    @field_validator("classes")
+    @classmethod
+    def _not_empty(cls, value: dict[str, GPUClass]) -> dict[str, GPUClass]:
+        if not value:
+            raise ValueError("the catalog lists no GPU classes")
+        return value
+
+    def get(self, name: str) -> GPUClass:
+        try:
+            return self.classes[name]
+        except KeyError:
+            known = ", ".join(sorted(self.classes))
+            raise KeyError(f"unknown GPU class {name!r}; known classes: {known}") from None
+
+
+def load_catalog(path: str | Path | None = None) -> GPUCatalog:
+    """Load and validate a catalog YAML (default: `$COE_GPU_CATALOG` or the bundled one)."""
+    path = Path(path or os.environ.get("COE_GPU_CATALOG") or DEFAULT_CATALOG)
+    return _load_cached(str(path.resolve()))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str) -> GPUCatalog:
+    with open(path) as handle:
+        return GPUCatalog.model_validate(yaml.safe_load(handle))

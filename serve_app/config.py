@@ -1,0 +1,158 @@
+"""The cascade config: tiers of members, each tier on a GPU class with an exit policy.
+
+Pydantic v2 models, loaded from YAML. Every validation error names the field it is
+about (pydantic's `loc`), e.g. `tiers.1.members.0.model`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+
+class MemberConfig(BaseModel):
+    """One model of a tier and how it is deployed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        description="zoo model name (resnet20) or a torchvision:/torchscript:/module: spec"
+    )
+    name: str | None = Field(default=None, description="member name; defaults to the model name")
+    replicas: int = Field(default=1, ge=1, le=64)
+    max_batch_size: int = Field(default=8, ge=1, le=1024)
+    batch_wait_timeout_s: float = Field(default=0.005, ge=0.0, le=10.0)
+    gpu_fraction: float = Field(default=0.25, gt=0.0, le=8.0)
+    max_ongoing_requests: int = Field(default=32, ge=1)
+    max_queued_requests: int = Field(default=256, ge=-1)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str, info: ValidationInfo) -> str:
+        check = (info.context or {}).get("check_models", True)
+        if check:
+            from zoo.registry import ensure_known
+
+            ensure_known(value)
+        return value
+
+    @property
+    def member_name(self) -> str:
+        if self.name:
+            return self.name
+        return self.model.replace(":", "-").replace("/", "-")
+
+
+class ExitPolicyConfig(BaseModel):
+    """Accept a tier's answer for an image, or send the image on to the next tier."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["agreement", "confidence"] = "agreement"
+    threshold: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
+class TierConfig(BaseModel):
+    """An ensemble of members placed on one GPU class."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.]+$")
+    gpu_class: str
+    exit_policy: ExitPolicyConfig = Field(default_factory=ExitPolicyConfig)
+    combine: Literal["vote", "mean"] = "vote"
+    members: list[MemberConfig]
+
+    @field_validator("gpu_class")
+    @classmethod
+    def _known_gpu_class(cls, value: str, info: ValidationInfo) -> str:
+        from cluster.catalog import load_catalog
+
+        catalog_path = (info.context or {}).get("catalog")
+        catalog = load_catalog(catalog_path)
+        if value not in catalog.classes:
+            known = ", ".join(sorted(catalog.classes))
+            raise ValueError(f"unknown GPU class {value!r}; known classes: {known}")
+        return value
+
+    @field_validator("members")
+    @classmethod
+    def _members_unique(cls, members: list[MemberConfig]) -> list[MemberConfig]:
+        if not members:
+            raise ValueError("a tier needs at least one member")
+        names = [m.member_name for m in members]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate member names in tier: {', '.join(dupes)}")
+        return members
+
+
+class IngressConfig(BaseModel):
+    """Limits and behaviour of the HTTP ingress."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_images_per_request: int = Field(default=64, ge=1, le=4096)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_pixels: int = Field(default=4096 * 4096, ge=32 * 32)
+    replicas: int = Field(default=1, ge=1)
+    max_ongoing_requests: int = Field(default=64, ge=1)
+    max_queued_requests: int = Field(default=256, ge=-1)
+    member_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class CascadeConfig(BaseModel):
+    """Ordered tiers; an image leaves at the first tier whose exit policy accepts it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="cascade", pattern=r"^[A-Za-z0-9_.-]+$")
+    num_classes: int = Field(default=10, ge=2)
+    class_names: list[str] | None = None
+    tiers: list[TierConfig] = Field(min_length=1)
+    ingress: IngressConfig = Field(default_factory=IngressConfig)
+
+    @model_validator(mode="after")
+    def _check_names(self) -> CascadeConfig:
+        tier_names = [t.name for t in self.tiers]
+        dupes = sorted({n for n in tier_names if tier_names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"tiers: duplicate tier names: {', '.join(dupes)}")
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            given, expected = len(self.class_names), self.num_classes
+            raise ValueError(f"class_names: {given} names given for num_classes={expected}")
+        return self
+
+    def deployment_name(self, tier: TierConfig, member: MemberConfig) -> str:
+        return f"{tier.name}-{member.member_name}"
+
+    def class_name(self, label: int) -> str:
+        if self.class_names:
+            return self.class_names[label]
+        return str(label)
+
+
+def load_cascade(
+    path: str | Path, *, check_models: bool = True, catalog: str | None = None
+) -> CascadeConfig:
+    """Read and validate a cascade YAML file."""
+    with open(path) as handle:
+        raw = yaml.safe_load(handle)
+    return parse_cascade(raw, check_models=check_models, catalog=catalog)
+
+
+def parse_cascade(
+    raw: dict, *, check_models: bool = True, catalog: str | None = None
+) -> CascadeConfig:
+    """Validate a cascade config given as a dict (YAML or JSON already parsed)."""
+    context = {"check_models": check_models, "catalog": catalog}
+    return CascadeConfig.model_validate(raw, context=context)
+
+
+def dump_cascade(config: CascadeConfig, path: str | Path) -> None:
+    """Write a config as YAML that `load_cascade` reads back unchanged."""
+    with open(path, "w") as handle:
+        yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), handle, sort_keys=False)
