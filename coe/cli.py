@@ -17,6 +17,8 @@ COMMAND_GROUPS = (
     "coe.cli_demo",
     "coe.cli_plan",
     "coe.cli_load",
+    "coe.cli_bench",
+    "coe.cli_chaos",
 )
 
 

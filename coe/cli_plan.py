@@ -1,0 +1,160 @@
+"""`coe plan`: search a model pool for the cheapest cascade that meets an objective.
+
+Profiles the members (or reads `--profile` measured on real GPUs), caches every member's
+predictions, chooses the cascade on the calibration split, reports it on the test split,
+and writes a cascade YAML that `coe serve deploy` runs unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    plan = subparsers.add_parser(
+        "plan", help="plan a cascade of ensembles from a model pool (choose on calibration)"
+    )
+    plan.add_argument("--pool", default="all", help="comma-separated model specs, or 'all'")
+    plan.add_argument("--dataset", default="cifar10-jpeg")
+    plan.add_argument("--calibration-split", default="calibration")
+    plan.add_argument("--test-split", default="test")
+    plan.add_argument("--objective", default="match-best", choices=["match-best", "max-accuracy"])
+    plan.add_argument("--budget", type=float, default=None,
+                      help="max-accuracy: expected device-ms per image allowed")
+    plan.add_argument("--max-worst-case-cost", type=float, default=None,
+                      help="device-ms of an image that reaches every tier")
+    plan.add_argument("--accuracy-margin", type=float, default=0.0,
+                      help="match-best: calibration accuracy must beat the single best by this "
+                      "many percentage points (guards against threshold overfitting)")
+    plan.add_argument("--cost-unit", default="usd", choices=["usd", "device_ms"],
+                      help="what 'least cost' minimises (default: dollars)")
+    plan.add_argument("--policy", default="agreement", choices=["agreement", "confidence", "any"],
+                      help="exit-policy family of the plan (agreement = CoE)")
+    plan.add_argument("--tiers-gpu", default="T4,L4,A100-40GB",
+                      help="GPU class of tier 0,1,2 (the last repeats)")
+    plan.add_argument("--profile", default=None,
+                      help="JSON of per-member per-GPU-class seconds measured on real hardware")
+    plan.add_argument("--batch-size", type=int, default=8,
+                      help="batch size the members are priced (and deployed) at")
+    plan.add_argument("--max-tiers", type=int, default=3, choices=[1, 2, 3])
+    plan.add_argument("--max-members", type=int, default=3, choices=[1, 2, 3])
+    plan.add_argument("--confidence-levels", type=int, default=10)
+    plan.add_argument("--out", default=None, help="write the chosen cascade YAML here")
+    plan.add_argument("--name", default=None, help="cascade name (default from --out)")
+    plan.add_argument("--report-dir", default=None, help="write summary.json, table.md, PNG")
+    plan.add_argument("--json", action="store_true", help="print ONE JSON object")
+    plan.add_argument("--no-progress", action="store_true")
+    plan.set_defaults(func=cmd_plan)
+
+
+def _resolve_pool(text: str) -> list[str]:
+    from zoo.registry import ensure_known, list_models
+
+    if text.strip() == "all":
+        pool = [info.name for info in list_models() if info.available]
+        if len(pool) < 2:
+            raise ValueError("--pool all: fewer than 2 models are available (run `coe zoo train`)")
+        return pool
+    pool = [p.strip() for p in text.split(",") if p.strip()]
+    if not pool:
+        raise ValueError("--pool: no model names given")
+    for spec in pool:
+        ensure_known(spec)
+    if len(set(pool)) != len(pool):
+        raise ValueError("--pool: a model is listed twice")
+    return pool
+
+
+def _costs(args, pool: list[str], classes: list[str]):
+    from planner.profile import ProfileFile, cost_table, load_profile, profile_pool
+
+    measured = load_profile(args.profile) if args.profile else None
+    covered = set()
+    if measured is not None:
+        covered = {
+            m for m in pool
+            if m in measured.members
+            and all(g in measured.members[m].device_seconds_per_image for g in classes)
+        }
+    local = profile_pool([m for m in pool if m not in covered], progress=not args.no_progress)
+    members = {**{m: measured.members[m] for m in covered}, **local.members} if measured else dict(
+        local.members
+    )
+    return cost_table(ProfileFile(members=members), classes, args.batch_size, measured)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from cluster.catalog import load_catalog
+    from planner.export import to_cascade_config
+    from planner.plan import Objective, PredSet, choose, evaluate
+    from planner.predictions import pool_probs
+    from planner.report import markdown, plot_frontier, summary
+    from planner.search import SearchSpace
+    from serve_app.config import dump_cascade
+    from zoo.datasets import load_split, validate
+
+    validate(args.dataset, args.calibration_split)
+    validate(args.dataset, args.test_split)
+    if args.calibration_split == args.test_split:
+        raise ValueError("--test-split must differ from --calibration-split")
+    if args.objective == "max-accuracy" and args.budget is None:
+        raise ValueError("--budget is required with --objective max-accuracy")
+    catalog = load_catalog()
+    tiers_gpu = [g.strip() for g in args.tiers_gpu.split(",") if g.strip()]
+    for gpu in tiers_gpu:
+        catalog.get(gpu)  # KeyError naming the known classes
+    classes = list(dict.fromkeys(tiers_gpu))
+    pool = _resolve_pool(args.pool)
+    progress = not args.no_progress
+
+    costs = _costs(args, pool, classes)
+    calib = PredSet(*pool_probs(pool, args.dataset, args.calibration_split, progress))
+    objective = Objective(
+        name=args.objective, budget_ms=args.budget,
+        max_worst_case_ms=args.max_worst_case_cost, cost_unit=args.cost_unit,
+        policy=args.policy, accuracy_margin=args.accuracy_margin / 100.0,
+    )
+    space = SearchSpace(args.max_tiers, args.max_members, args.confidence_levels)
+    started = time.perf_counter()
+    choice = choose(calib, pool, costs, tiers_gpu, objective, space, progress)
+    search_seconds = time.perf_counter() - started
+    test = PredSet(*pool_probs(pool, args.dataset, args.test_split, progress))
+    result = evaluate(choice, test, costs, tiers_gpu)
+
+    name = args.name or (Path(args.out).name.split(".")[0] if args.out else "planned-cascade")
+    class_names = load_split(args.dataset, args.calibration_split).class_names
+    config = to_cascade_config(
+        choice.tiers, name=name, class_names=class_names, max_batch_size=args.batch_size
+    )
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        dump_cascade(config, args.out)
+    extra = {
+        "dataset": args.dataset,
+        "pool": pool,
+        "searched_pool": choice.searched_pool,
+        "tiers_gpu": tiers_gpu,
+        "priced_batch_size": args.batch_size,
+        "search_seconds": round(search_seconds, 2),
+        "out": args.out,
+    }
+    report = summary(choice, result, objective, config.model_dump(mode="json", exclude_none=True),
+                     extra, costs.emulated)
+    if args.report_dir:
+        folder = Path(args.report_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "summary.json").write_text(json.dumps(report, indent=2))
+        (folder / "table.md").write_text(markdown(report))
+        plot_frontier(choice, result, folder / "frontier.png", costs.emulated)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(markdown(report))
+        if args.out:
+            print(f"wrote {args.out}")
+    sys.stdout.flush()
+    return 0

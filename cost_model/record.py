@@ -1,0 +1,136 @@
+"""What one prediction consumed: device-seconds per member, tier and GPU class, and dollars.
+
+Pure arithmetic, no Ray: the live runner builds one record per image from the members'
+measured (or emulated) device-seconds, and the stats / planner code sums them. Dollars are
+always device-seconds x the GPU class's price per second from the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def member_key(tier: str, member: str) -> str:
+    """The key of a member in `CostRecord.device_seconds_by_member` (tier-qualified)."""
+    return f"{tier}/{member}"
+
+
+@dataclass(frozen=True)
+class MemberUsage:
+    """Device time one member spent on one image, and where it ran."""
+
+    tier: str
+    member: str
+    gpu_class: str
+    device_seconds: float
+    emulated: bool
+    cpu_seconds: float = 0.0
+
+
+class CostRecord(BaseModel):
+    """Device-seconds and dollars of one prediction (or of a sum of predictions)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device_seconds_by_member: dict[str, float] = Field(
+        default_factory=dict, description="'<tier>/<member>' -> device-seconds"
+    )
+    device_seconds_by_tier: dict[str, float] = Field(default_factory=dict)
+    device_seconds_by_gpu_class: dict[str, float] = Field(default_factory=dict)
+    usd_by_gpu_class: dict[str, float] = Field(default_factory=dict)
+    usd: float = Field(default=0.0, ge=0.0)
+    cpu_seconds: float = Field(
+        default=0.0, ge=0.0, description="measured CPU seconds behind emulated device time"
+    )
+    emulated: bool = Field(
+        default=False, description="True if any device time was emulated from CPU time"
+    )
+
+    @property
+    def device_seconds(self) -> float:
+        return sum(self.device_seconds_by_gpu_class.values())
+
+
+def _add(target: dict[str, float], key: str, value: float) -> None:
+    target[key] = target.get(key, 0.0) + value
+
+
+def record_from_usage(
+    usages: Iterable[MemberUsage], price_per_second: Mapping[str, float]
+) -> CostRecord:
+    """Build the cost record of one prediction from the members that worked on it.
+
+    `price_per_second` maps GPU class name -> $ per device-second (catalog price / 3600).
+    """
+    by_member: dict[str, float] = {}
+    by_tier: dict[str, float] = {}
+    by_class: dict[str, float] = {}
+    cpu = 0.0
+    emulated = False
+    for usage in usages:
+        if usage.device_seconds < 0:
+            raise ValueError(f"negative device_seconds for {usage.tier}/{usage.member}")
+        _add(by_member, member_key(usage.tier, usage.member), usage.device_seconds)
+        _add(by_tier, usage.tier, usage.device_seconds)
+        _add(by_class, usage.gpu_class, usage.device_seconds)
+        cpu += usage.cpu_seconds
+        emulated = emulated or usage.emulated
+    usd_by_class = {}
+    for gpu_class, seconds in by_class.items():
+        if gpu_class not in price_per_second:
+            raise KeyError(f"no price for GPU class {gpu_class!r}")
+        usd_by_class[gpu_class] = seconds * price_per_second[gpu_class]
+    return CostRecord(
+        device_seconds_by_member=by_member,
+        device_seconds_by_tier=by_tier,
+        device_seconds_by_gpu_class=by_class,
+        usd_by_gpu_class=usd_by_class,
+        usd=sum(usd_by_class.values()),
+        cpu_seconds=cpu,
+        emulated=emulated,
+    )
+
+
+def merge(records: Iterable[CostRecord]) -> CostRecord:
+    """Sum several records key by key (e.g. all predictions of a request or a load test)."""
+    by_member: dict[str, float] = {}
+    by_tier: dict[str, float] = {}
+    by_class: dict[str, float] = {}
+    usd_by_class: dict[str, float] = {}
+    cpu = 0.0
+    emulated = False
+    for record in records:
+        for key, value in record.device_seconds_by_member.items():
+            _add(by_member, key, value)
+        for key, value in record.device_seconds_by_tier.items():
+            _add(by_tier, key, value)
+        for key, value in record.device_seconds_by_gpu_class.items():
+            _add(by_class, key, value)
+        for key, value in record.usd_by_gpu_class.items():
+            _add(usd_by_class, key, value)
+        cpu += record.cpu_seconds
+        emulated = emulated or record.emulated
+    return CostRecord(
+        device_seconds_by_member=by_member,
+        device_seconds_by_tier=by_tier,
+        device_seconds_by_gpu_class=by_class,
+        usd_by_gpu_class=usd_by_class,
+        usd=sum(usd_by_class.values()),
+        cpu_seconds=cpu,
+        emulated=emulated,
+    )
+
+
+def usd_per_1k(total_usd: float, predictions: int) -> float | None:
+    """Attributed dollars per thousand predictions (None before the first prediction)."""
+    if predictions <= 0:
+        return None
+    return total_usd / predictions * 1000.0
+
+
+def prices_per_second(catalog) -> dict[str, float]:
+    """GPU class -> $ per device-second, from a `cluster.catalog.GPUCatalog`."""
+    return {name: gpu.price_per_second_usd for name, gpu in catalog.classes.items()}

@@ -1,0 +1,231 @@
+"""Async HTTP load driver: sends real JPEG test images on a schedule and records every answer.
+
+Open-loop schedules send at precomputed arrival times whatever the server does (so queueing
+shows up as latency, as it would for real clients); closed-loop keeps N requests in flight.
+Every run stops by itself: no send after `max_seconds` or beyond `max_requests`, and every
+request is abandoned after `timeout_s`, so a run lasts at most max_seconds + timeout_s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+from tqdm import tqdm
+
+from cost_model.prices import PriceTable
+from cost_model.provisioned import ProvisionedCost, ReplicaSample, provisioned_cost
+from cost_model.summary import RequestCost
+from load_tests.images import RequestImage
+from load_tests.records import LoadSummary, RequestRecord, summarise
+from load_tests.schedules import ClosedLoopSchedule, OpenLoopSchedule, Schedule
+
+ERROR_TEXT_LIMIT = 300
+
+
+class ReplicaSampler(Protocol):
+    """Something that records the replica timeline while the load runs (wall-clock times)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> list[ReplicaSample]: ...
+
+
+class LoadResult(BaseModel):
+    """All per-request records of a run and their summary."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: LoadSummary
+    records: list[RequestRecord]
+    replica_timeline: list[ReplicaSample] = []
+    provisioned: ProvisionedCost | None = None
+    started_at_unix: float
+
+
+def _parse_prediction(record: dict[str, Any], body: Any, image: RequestImage) -> None:
+    """Fill the prediction fields of a 2xx record; raise (Key/Type/Value)Error if malformed."""
+    prediction = body["predictions"][0]
+    predicted = int(prediction["label"])
+    tier = prediction.get("exit_tier") or {}
+    cost = prediction.get("cost")
+    record.update(
+        ok=True,
+        predicted=predicted,
+        correct=predicted == image.label,
+        exit_tier=None if tier.get("name") is None else str(tier["name"]),
+        exit_tier_index=None if tier.get("index") is None else int(tier["index"]),
+        cost=RequestCost.model_validate(cost) if cost is not None else None,
+        degraded=None if prediction.get("degraded") is None else bool(prediction["degraded"]),
+    )
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+        return f"{error.get('code')}: {error.get('message')}"[:ERROR_TEXT_LIMIT]
+    except Exception:  # noqa: BLE001 - any non-JSON body is reported as text
+        return response.text[:ERROR_TEXT_LIMIT]
+
+
+async def _send_one(
+    client: httpx.AsyncClient, url: str, seq: int, image: RequestImage, t0: float, timeout_s: float
+) -> RequestRecord:
+    """Send one image; always returns exactly one record, whatever happens."""
+    t_send = time.perf_counter() - t0
+    record: dict[str, Any] = dict(seq=seq, image_index=image.index, label=image.label,
+                                  t_send=t_send)
+    start = time.perf_counter()
+    try:
+        response = await asyncio.wait_for(
+            client.post(url, content=image.body, headers={"content-type": "image/jpeg"}),
+            timeout=timeout_s,
+        )
+    except (httpx.TimeoutException, asyncio.TimeoutError, TimeoutError) as exc:
+        reason = f"timeout after {timeout_s:g}s ({type(exc).__name__})"
+        record.update(outcome="timeout", error=reason)
+    except Exception as exc:  # noqa: BLE001 - every failure must still become a record
+        record.update(outcome="error", error=f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT])
+    else:
+        record.update(outcome="answered", status=response.status_code)
+        if 200 <= response.status_code < 300:
+            try:
+                _parse_prediction(record, response.json(), image)
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                record.update(ok=False, error=f"bad response body: {type(exc).__name__}: {exc}"
+                              [:ERROR_TEXT_LIMIT])
+        else:
+            record["error"] = _error_text(response)
+    record["latency_s"] = time.perf_counter() - start
+    return RequestRecord(**record)
+
+
+async def _run_open_loop(client, url, images, schedule: OpenLoopSchedule, max_requests,
+                         max_seconds, timeout_s, bar) -> list[RequestRecord]:
+    arrivals = schedule.arrival_times(min(max_seconds, schedule.duration_s), max_requests)
+    bar.reset(total=len(arrivals))
+    t0 = time.perf_counter()
+    tasks: list[asyncio.Task[RequestRecord]] = []
+    for seq, offset in enumerate(arrivals):
+        delay = t0 + float(offset) - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(
+            _send_one(client, url, seq, images[seq % len(images)], t0, timeout_s)
+        )
+        task.add_done_callback(lambda _: bar.update(1))
+        tasks.append(task)
+    return list(await asyncio.gather(*tasks))
+
+
+async def _run_closed_loop(client, url, images, schedule: ClosedLoopSchedule, max_requests,
+                           max_seconds, timeout_s, bar) -> list[RequestRecord]:
+    t0 = time.perf_counter()
+    counter = itertools.count()
+    records: list[RequestRecord] = []
+
+    async def user() -> None:
+        while time.perf_counter() - t0 < max_seconds:
+            seq = next(counter)
+            if seq >= max_requests:
+                return
+            records.append(
+                await _send_one(client, url, seq, images[seq % len(images)], t0, timeout_s)
+            )
+            bar.update(1)
+
+    await asyncio.gather(*(user() for _ in range(schedule.concurrency)))
+    return sorted(records, key=lambda r: r.seq)
+
+
+async def run_load_async(
+    url: str,
+    images: Sequence[RequestImage],
+    schedule: Schedule,
+    *,
+    max_requests: int,
+    max_seconds: float,
+    timeout_s: float,
+    progress: bool = True,
+    prices: PriceTable | None = None,
+    sampler: ReplicaSampler | None = None,
+) -> LoadResult:
+    """Drive `url` with `schedule`; see `run_load`."""
+    if not images:
+        raise ValueError("no request images given")
+    if max_requests < 1 or max_seconds <= 0 or timeout_s <= 0:
+        raise ValueError(
+            "max_requests must be >= 1 and max_seconds, timeout_s > 0 "
+            f"(got {max_requests}, {max_seconds}, {timeout_s})"
+        )
+    prices = prices or PriceTable()
+    in_flight = schedule.concurrency if isinstance(schedule, ClosedLoopSchedule) else 1024
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=min(in_flight, 256))
+    timeout = httpx.Timeout(timeout_s)
+    started = time.time()
+    if sampler is not None:
+        sampler.start()
+    try:
+        with tqdm(total=max_requests, desc=f"load {schedule.spec}", unit="req",
+                  disable=not progress) as bar:
+            async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+                args = (client, url, images, schedule, max_requests, max_seconds, timeout_s, bar)
+                if isinstance(schedule, ClosedLoopSchedule):
+                    records = await _run_closed_loop(*args)
+                else:
+                    records = await _run_open_loop(*args)
+    finally:
+        timeline = sampler.stop() if sampler is not None else []
+    finished = time.time()
+    provisioned = (
+        provisioned_cost(timeline, prices, started, finished) if sampler is not None else None
+    )
+    run = dict(url=url, schedule=schedule.spec, max_requests=max_requests,
+               max_seconds=max_seconds, timeout_s=timeout_s, images=len(images))
+    summary = summarise(records, run=run, prices=prices, provisioned=provisioned)
+    return LoadResult(summary=summary, records=records, replica_timeline=timeline,
+                      provisioned=provisioned, started_at_unix=started)
+
+
+def run_load(
+    url: str,
+    images: Sequence[RequestImage],
+    schedule: Schedule,
+    *,
+    max_requests: int,
+    max_seconds: float,
+    timeout_s: float,
+    progress: bool = True,
+    prices: PriceTable | None = None,
+    sampler: ReplicaSampler | None = None,
+) -> LoadResult:
+    """Run a bounded load test against `url` and return every record plus a summary.
+
+    Works from plain code and from inside a running event loop (it then runs in a thread).
+    """
+    coroutine_args = dict(max_requests=max_requests, max_seconds=max_seconds,
+                          timeout_s=timeout_s, progress=progress, prices=prices, sampler=sampler)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run_load_async(url, images, schedule, **coroutine_args))
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(run_load_async(url, images, schedule, **coroutine_args))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="coe-load", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]

@@ -1,0 +1,36 @@
+"""Turn planned tiers into a CascadeConfig that `coe serve deploy` and the demo run unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from planner.simulate import TierSpec
+from serve_app.config import CascadeConfig, parse_cascade
+
+
+def to_cascade_config(
+    tiers: Sequence[TierSpec],
+    name: str = "planned-cascade",
+    class_names: Sequence[str] | None = None,
+    num_classes: int = 10,
+    max_batch_size: int = 8,
+    check_models: bool = True,
+) -> CascadeConfig:
+    """Last tier gets threshold 0.0: it always answers, whatever the router's policy code."""
+    raw_tiers = []
+    for index, tier in enumerate(tiers):
+        last = index == len(tiers) - 1
+        raw_tiers.append(
+            {
+                "name": f"tier{index}",
+                "gpu_class": tier.gpu_class,
+                "exit_policy": {"kind": tier.policy, "threshold": 0.0 if last else tier.threshold},
+                "combine": tier.combine,
+                "members": [{"model": m, "max_batch_size": max_batch_size} for m in tier.members],
+            }
+        )
+    raw = {"name": name, "num_classes": num_classes, "tiers": raw_tiers}
+    if class_names is not None:
+        raw["class_names"] = list(class_names)
+        raw["num_classes"] = len(class_names)
+    return parse_cascade(raw, check_models=check_models)

@@ -1,0 +1,187 @@
+"""From cached predictions to a chosen cascade: select on calibration, report on test.
+
+The split discipline is structural: `choose` receives only the calibration predictions; the
+test split is touched only by `evaluate`, after the choice is fixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from planner.baselines import full_ensembles, oracle, single_models
+from planner.costs import CostTable, gpu_for_tier
+from planner.frontier import cheapest_reaching
+from planner.search import Candidates, SearchSpace, reduce_pool, search_cascades, select
+from planner.simulate import SimResult, TierSpec, simulate
+
+FAMILIES = ("agreement", "confidence")
+
+
+@dataclass(frozen=True)
+class PredSet:
+    """Cached member probabilities on one split, with its labels."""
+
+    probs: Mapping[str, np.ndarray]
+    labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str = "match-best"  # or max-accuracy
+    budget_ms: float | None = None
+    max_worst_case_ms: float | None = None
+    cost_unit: str = "usd"  # what "least cost" minimises: usd or device_ms
+    policy: str = "agreement"  # family the plan is chosen from: agreement, confidence, any
+    accuracy_margin: float = 0.0  # match-best: beat the best single model by this (fraction)
+
+
+@dataclass
+class Choice:
+    """Everything decided on calibration; nothing here has seen the test split."""
+
+    pool: list[str]
+    searched_pool: list[str]
+    tiers: list[TierSpec]
+    family: str
+    single_best: str
+    calib: SimResult
+    calib_singles: dict[str, SimResult]
+    calib_ensembles: dict[str, SimResult]
+    families: dict[str, Candidates]
+    family_choice: dict[str, list[TierSpec] | None] = field(default_factory=dict)
+
+
+def _pick(cands: Candidates, objective: Objective, min_correct: int) -> int:
+    return select(
+        cands, objective.name, min_correct=min_correct, budget_ms=objective.budget_ms,
+        cost_unit=objective.cost_unit,
+    )
+
+
+def choose(
+    calib: PredSet,
+    pool: Sequence[str],
+    costs: CostTable,
+    tiers_gpu: Sequence[str],
+    objective: Objective,
+    space: SearchSpace | None = None,
+    progress: bool = True,
+) -> Choice:
+    """Search both policy families on calibration and pick the plan per the objective."""
+    space = space or SearchSpace()
+    space = SearchSpace(
+        space.max_tiers, space.max_members, space.confidence_levels, space.max_exhaustive_pool,
+        objective.max_worst_case_ms,
+    )
+    first_gpu = gpu_for_tier(tiers_gpu, 0)
+    singles = single_models(calib.probs, calib.labels, pool, costs, first_gpu)
+    single_best = max(pool, key=lambda m: (singles[m].accuracy, -singles[m].expected_device_ms))
+    n = int(np.asarray(calib.labels).shape[0])
+    margin = int(np.ceil(objective.accuracy_margin * n))
+    min_correct = int(singles[single_best].correct.sum()) + margin
+    searched = reduce_pool(
+        pool,
+        {m: singles[m].accuracy for m in pool},
+        {m: singles[m].expected_device_ms for m in pool},
+        space.max_exhaustive_pool,
+    )
+    families: dict[str, Candidates] = {}
+    picks: dict[str, list[TierSpec] | None] = {}
+    for family in FAMILIES:
+        cands = search_cascades(
+            calib.probs, calib.labels, searched, costs, tiers_gpu, family, space, progress
+        )
+        families[family] = cands
+        try:
+            picks[family] = cands.tiers(_pick(cands, objective, min_correct))
+        except ValueError:
+            picks[family] = None
+    wanted = FAMILIES if objective.policy == "any" else (objective.policy,)
+    feasible = [f for f in wanted if picks[f] is not None]
+    if not feasible:
+        # Re-raise the selection error of the requested family, naming the constraint.
+        _pick(families[wanted[0]], objective, min_correct)
+    sims = {f: simulate(picks[f], calib.probs, calib.labels, costs) for f in feasible}
+    if objective.name == "match-best":
+        key = "expected_usd" if objective.cost_unit == "usd" else "expected_device_ms"
+        family = min(feasible, key=lambda f: getattr(sims[f], key))
+    else:
+        family = max(feasible, key=lambda f: sims[f].accuracy)
+    return Choice(
+        pool=list(pool),
+        searched_pool=searched,
+        tiers=picks[family],
+        family=family,
+        single_best=single_best,
+        calib=sims[family],
+        calib_singles=singles,
+        calib_ensembles=full_ensembles(calib.probs, calib.labels, pool, costs, first_gpu),
+        families=families,
+        family_choice=picks,
+    )
+
+
+@dataclass
+class Evaluation:
+    """The chosen plan and every baseline, measured on the test split."""
+
+    chosen: SimResult
+    singles: dict[str, SimResult]
+    ensembles: dict[str, SimResult]
+    family_plans: dict[str, SimResult | None]
+    oracle_accuracy: float
+    oracle_device_ms: float
+    oracle_usd: float
+
+
+def evaluate(
+    choice: Choice, test: PredSet, costs: CostTable, tiers_gpu: Sequence[str]
+) -> Evaluation:
+    first_gpu = gpu_for_tier(tiers_gpu, 0)
+    bound = oracle(test.probs, test.labels, choice.pool, costs, first_gpu)
+    return Evaluation(
+        chosen=simulate(choice.tiers, test.probs, test.labels, costs),
+        singles=single_models(test.probs, test.labels, choice.pool, costs, first_gpu),
+        ensembles=full_ensembles(test.probs, test.labels, choice.pool, costs, first_gpu),
+        family_plans={
+            f: simulate(t, test.probs, test.labels, costs) if t is not None else None
+            for f, t in choice.family_choice.items()
+        },
+        oracle_accuracy=bound.accuracy,
+        oracle_device_ms=bound.expected_device_ms,
+        oracle_usd=bound.expected_usd,
+    )
+
+
+def run_plan(
+    calib: PredSet,
+    test: PredSet,
+    pool: Sequence[str],
+    costs: CostTable,
+    tiers_gpu: Sequence[str],
+    objective: Objective,
+    space: SearchSpace | None = None,
+    progress: bool = True,
+) -> tuple[Choice, Evaluation]:
+    """Choose on calibration first; only then read the test split."""
+    choice = choose(calib, pool, costs, tiers_gpu, objective, space, progress)
+    return choice, evaluate(choice, test, costs, tiers_gpu)
+
+
+def equal_accuracy_comparison(choice: Choice, cost_unit: str = "usd") -> dict:
+    """On calibration: the cheapest cascade of each family reaching the chosen plan's accuracy."""
+    target = choice.calib.accuracy
+    out = {}
+    for family, cands in choice.families.items():
+        cost = cands.usd if cost_unit == "usd" else cands.device_ms
+        k = cheapest_reaching(cost, cands.accuracy, target - 1e-12)
+        out[family] = None if k is None else {
+            "accuracy_calibration": float(cands.accuracy[k]),
+            "cost_device_ms": float(cands.device_ms[k]),
+            "cost_usd_per_1k": float(cands.usd[k] * 1000.0),
+            "tiers": [list(t.members) for t in cands.tiers(k)],
+        }
+    return out

@@ -1,0 +1,163 @@
+"""The plan's report: one JSON summary, a Markdown table and the frontier plot.
+
+Every figure states whether GPU classes were emulated from CPU timings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from planner.frontier import frontier
+from planner.plan import Choice, Evaluation, Objective, equal_accuracy_comparison
+from planner.simulate import SimResult
+
+EMULATION_NOTE = (
+    "emulated GPU classes: device time = CPU seconds (1 torch thread) / relative_throughput "
+    "from cluster/gpu_catalog.yaml; dollars = device time x the class's on-demand price"
+)
+
+
+def _figures(sim: SimResult | None) -> dict | None:
+    if sim is None:
+        return None
+    return {
+        "accuracy": round(sim.accuracy, 5),
+        "cost_device_ms": round(sim.expected_device_ms, 5),
+        "cost_usd_per_1k": sim.usd_per_1k,
+        "mflops": round(sim.expected_mflops, 3),
+        "worst_case_device_ms": round(sim.worst_case_device_ms, 5),
+        "exit_distribution": [round(x, 5) for x in sim.exit_distribution],
+    }
+
+
+def summary(
+    choice: Choice, test: Evaluation, objective: Objective, config: dict, extra: dict,
+    emulated: bool,
+) -> dict:
+    best = choice.single_best
+    sb_test = test.singles[best]
+    chosen = test.chosen
+    return {
+        "emulated_gpu_classes": emulated,
+        "note": EMULATION_NOTE if emulated else "device times measured on real GPU classes",
+        **extra,
+        "objective": objective.name,
+        "budget_device_ms": objective.budget_ms,
+        "max_worst_case_device_ms": objective.max_worst_case_ms,
+        "cost_unit": objective.cost_unit,
+        "accuracy_margin_points": objective.accuracy_margin * 100.0,
+        "chosen": {
+            "config": config,
+            "family": choice.family,
+            "accuracy_test": chosen.accuracy,
+            "accuracy_calibration": choice.calib.accuracy,
+            "cost_device_ms": chosen.expected_device_ms,
+            "cost_usd_per_1k": chosen.usd_per_1k,
+            "cost_device_ms_calibration": choice.calib.expected_device_ms,
+            "mflops": chosen.expected_mflops,
+            "worst_case_device_ms": chosen.worst_case_device_ms,
+            "exit_distribution": list(chosen.exit_distribution),
+        },
+        "single_best": {
+            "name": best,
+            "chosen_on": "calibration",
+            "accuracy_test": sb_test.accuracy,
+            "accuracy_calibration": choice.calib_singles[best].accuracy,
+            "cost_device_ms": sb_test.expected_device_ms,
+            "cost_usd_per_1k": sb_test.usd_per_1k,
+        },
+        "cost_ratio": sb_test.expected_device_ms / chosen.expected_device_ms,
+        "cost_ratio_usd": sb_test.expected_usd / chosen.expected_usd,
+        "chosen_at_least_single_best_on_test": chosen.accuracy >= sb_test.accuracy,
+        "families_test": {f: _figures(s) for f, s in test.family_plans.items()},
+        "families_calibration_equal_accuracy": equal_accuracy_comparison(
+            choice, objective.cost_unit
+        ),
+        "baselines_test": {
+            "singles": {m: _figures(s) for m, s in test.singles.items()},
+            "ensembles": {m: _figures(s) for m, s in test.ensembles.items()},
+            "oracle": {
+                "accuracy": test.oracle_accuracy,
+                "cost_device_ms": test.oracle_device_ms,
+                "cost_usd_per_1k": test.oracle_usd * 1000.0,
+                "definition": "right if any pool member is right; costs the cheapest right "
+                "member (cheapest member if none is right)",
+            },
+        },
+        "search": {
+            f: {"enumerated": c.enumerated, "pareto_kept": int(c.correct_count.size)}
+            for f, c in choice.families.items()
+        },
+    }
+
+
+def markdown(report: dict) -> str:
+    """Test-split table of the plan and every baseline."""
+    rows = [("chosen plan (" + report["chosen"]["family"] + ")", {
+        "accuracy": report["chosen"]["accuracy_test"],
+        "cost_device_ms": report["chosen"]["cost_device_ms"],
+        "cost_usd_per_1k": report["chosen"]["cost_usd_per_1k"],
+    })]
+    for family, figs in report["families_test"].items():
+        if figs:
+            rows.append((f"best {family} cascade (same objective)", figs))
+    base = report["baselines_test"]
+    rows += [(name, figs) for name, figs in base["ensembles"].items()]
+    rows += [(name, figs) for name, figs in base["singles"].items()]
+    rows.append(("oracle (bound, not deployable)", base["oracle"]))
+    lines = [
+        f"Test split, {report.get('dataset', '')}; plan chosen on the calibration split.",
+        f"Note: {report['note']}.",
+        "",
+        "| system | test accuracy | device-ms / image | $ / 1k predictions |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, figs in rows:
+        lines.append(
+            f"| {name} | {figs['accuracy'] * 100:.2f}% | {figs['cost_device_ms']:.4f} | "
+            f"{figs['cost_usd_per_1k']:.6f} |"
+        )
+    lines += [
+        "",
+        f"Single best (chosen on calibration): {report['single_best']['name']}. "
+        f"Cost ratio single best / plan: {report['cost_ratio']:.2f}x in device-ms, "
+        f"{report['cost_ratio_usd']:.2f}x in dollars. Plan >= single best on test: "
+        f"{report['chosen_at_least_single_best_on_test']}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_frontier(choice: Choice, test: Evaluation, path: Path, emulated: bool) -> None:
+    """Calibration frontiers per family, baselines, and the chosen plan on test."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    styles = {"agreement": ("CoE agreement cascades", "tab:blue"),
+              "confidence": ("confidence cascades (WoC)", "tab:orange")}
+    for family, cands in choice.families.items():
+        label, color = styles[family]
+        x, y = frontier(cands.usd * 1000.0, cands.accuracy)
+        ax.step(x, y * 100, where="post", color=color, label=label + " (calib.)")
+    for name, sim in choice.calib_singles.items():
+        ax.scatter(sim.usd_per_1k, sim.accuracy * 100, color="gray", marker="o")
+        ax.annotate(name, (sim.usd_per_1k, sim.accuracy * 100), fontsize=7)
+    for name, sim in choice.calib_ensembles.items():
+        ax.scatter(sim.usd_per_1k, sim.accuracy * 100, color="tab:green", marker="s", label=name)
+    ax.scatter(test.oracle_usd * 1000, test.oracle_accuracy * 100, color="black", marker="^",
+               label="oracle (test)")
+    ax.scatter(test.chosen.usd_per_1k, test.chosen.accuracy * 100, color="red", marker="*",
+               s=150, label="chosen plan (test)")
+    ax.scatter(choice.calib.usd_per_1k, choice.calib.accuracy * 100, color="red", marker="x",
+               s=60, label="chosen plan (calib.)")
+    ax.set_xscale("log")
+    ax.set_xlabel("$ per 1k predictions" + (" (emulated GPU classes)" if emulated else ""))
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("Accuracy vs cost")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

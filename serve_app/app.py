@@ -1,0 +1,92 @@
+"""`build_app(args)`: THE one place that wires a cascade's deployments into a Serve app.
+
+Works with `serve run serve_app.app:build_app config=configs/cifar10-coe.yaml`, with a Serve
+config YAML (`import_path: serve_app.app:build_app` + `args:`), and from Python/`coe serve`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from coe.paths import REPO_ROOT
+
+
+class BuildArgs(BaseModel):
+    """Arguments of the app builder (strings from the CLI are coerced by pydantic)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: str | dict[str, Any] = Field(description="cascade YAML path, or the config inline")
+    catalog: str | None = Field(default=None, description="GPU catalog YAML (default: bundled)")
+    check_models: bool = Field(default=True, description="check member names against the zoo")
+    ingress_num_cpus: float = Field(default=0.5, ge=0.0)
+    pin_ingress_to_head: bool = Field(
+        default=False, description="needs a `coe cluster up` cluster (coe_head resource)"
+    )
+    member_num_cpus: float = Field(default=0.25, ge=0.0, description="CPUs per member replica")
+
+
+def resolve_path(path: str) -> Path:
+    """A path as given, else relative to the repository (Serve may run us from elsewhere)."""
+    candidate = Path(path).expanduser()
+    if candidate.exists() or candidate.is_absolute():
+        return candidate
+    in_repo = REPO_ROOT / candidate
+    return in_repo if in_repo.exists() else candidate
+
+
+def load_config(args: BuildArgs):
+    """The validated CascadeConfig named (or given inline) by the build args."""
+    from serve_app.config import load_cascade, parse_cascade
+
+    catalog = str(resolve_path(args.catalog)) if args.catalog else None
+    if isinstance(args.config, dict):
+        return parse_cascade(args.config, check_models=args.check_models, catalog=catalog)
+    return load_cascade(resolve_path(args.config), check_models=args.check_models, catalog=catalog)
+
+
+def build_app(args: dict):
+    """Validate `args` (see BuildArgs) and return the bound cascade application."""
+    from cluster.catalog import load_catalog
+    from cluster.placement import ingress_actor_options, ray_actor_options_for
+    from serve_app.ingress import CascadeIngress
+    from serve_app.member import MemberDeployment
+
+    parsed = args if isinstance(args, BuildArgs) else BuildArgs.model_validate(args)
+    config = load_config(parsed)
+    catalog = str(resolve_path(parsed.catalog)) if parsed.catalog else None
+    gpu_catalog = load_catalog(catalog)
+    handles = {}
+    for tier in config.tiers:
+        for member in tier.members:
+            name = config.deployment_name(tier, member)
+            options = ray_actor_options_for(
+                tier.gpu_class, member.gpu_fraction, gpu_catalog, num_cpus=parsed.member_num_cpus
+            )
+            handles[name] = MemberDeployment.options(
+                name=name,
+                num_replicas=member.replicas,
+                ray_actor_options=options,
+                max_ongoing_requests=member.max_ongoing_requests,
+                max_queued_requests=member.max_queued_requests,
+            ).bind(
+                member.model,
+                tier.name,
+                member.member_name,
+                tier.gpu_class,
+                member.max_batch_size,
+                member.batch_wait_timeout_s,
+                catalog,
+            )
+    ingress = CascadeIngress.options(
+        num_replicas=config.ingress.replicas,
+        max_ongoing_requests=config.ingress.max_ongoing_requests,
+        max_queued_requests=config.ingress.max_queued_requests,
+        ray_actor_options=ingress_actor_options(
+            pin_to_head=parsed.pin_ingress_to_head, num_cpus=parsed.ingress_num_cpus
+        ),
+    )
+    return ingress.bind(config.model_dump(mode="json"), handles, catalog)

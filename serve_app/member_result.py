@@ -1,0 +1,33 @@
+"""What a member deployment returns for one image; shared by the member and the runner.
+
+Kept free of Ray and torch so the runner's unit tests can build these by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class MemberResult:
+    """One member's output for one image and the device time it cost.
+
+    `device_seconds` is the forward-pass time split evenly over the batch; on a CPU it is
+    the EMULATED time on the tier's GPU class (cpu_seconds / relative_throughput) and
+    `emulated` is True; on a real GPU it is the measured, synchronised time.
+    """
+
+    probs: np.ndarray  # (C,) float32 softmax
+    device_seconds: float
+    cpu_seconds: float
+    batch_size: int
+    emulated: bool
+
+
+def emulated_device_seconds(cpu_seconds: float, relative_throughput: float) -> float:
+    """Device-seconds on an emulated GPU class: measured CPU seconds / its speed vs a T4."""
+    if relative_throughput <= 0:
+        raise ValueError(f"relative_throughput must be > 0, got {relative_throughput}")
+    return cpu_seconds / relative_throughput

@@ -1,0 +1,295 @@
+"""The cascade runner: the tier loop as plain async code over "member callers".
+
+A member caller is any `async (image_uint8_hwc) -> MemberResult`. The ingress wires Ray
+deployment handles into it; unit tests pass fakes. The exit decision itself is always
+`serve_app.policies.decide_tier` (the function the planner uses too), so the server does
+what the plan predicted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cost_model.record import CostRecord, MemberUsage, record_from_usage
+from serve_app.member_result import MemberResult
+from serve_app.policies import decide_tier, outcome_decided
+
+MemberCaller = Callable[[np.ndarray], Awaitable[MemberResult]]
+
+
+@dataclass(frozen=True)
+class TierPlan:
+    """A tier ready to run: its policy and one caller per member (built once, reused)."""
+
+    name: str
+    index: int
+    gpu_class: str
+    policy: str
+    threshold: float
+    combine: str
+    members: tuple[str, ...]
+    callers: tuple[MemberCaller, ...]
+
+    def __post_init__(self) -> None:
+        if not self.members or len(self.members) != len(self.callers):
+            raise ValueError(f"tier {self.name!r}: need one caller per member")
+
+
+@dataclass
+class TierTrace:
+    """What one tier did for one image."""
+
+    tier: str
+    index: int
+    votes: dict[str, int | None]  # member -> argmax label, None if it did not answer
+    label: int | None
+    confidence: float | None
+    agreement: float | None
+    decision: str  # "exit" | "escalate" | "failed"
+    policy_met: bool
+    missing: list[str] = field(default_factory=list)  # failed or cancelled members
+    failed: dict[str, str] = field(default_factory=dict)  # member -> reason
+    cancelled: list[str] = field(default_factory=list)  # stopped once the outcome was fixed
+
+
+@dataclass
+class ImageOutcome:
+    """The cascade's answer for one image (label None only when `error` is set)."""
+
+    label: int | None
+    confidence: float | None
+    exit_tier: str | None
+    exit_index: int | None
+    tiers: list[TierTrace]
+    latency_ms: float
+    cost: CostRecord
+    degraded: bool = False
+    reasons: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short, single-line reason for a failed member call."""
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return "timed out"
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:300]
+
+
+class CascadeRunner:
+    """Runs a batch of decoded images through the tiers; only undecided images go on."""
+
+    def __init__(
+        self,
+        tiers: Sequence[TierPlan],
+        num_classes: int,
+        price_per_second: dict[str, float],
+        member_timeout_s: float = 30.0,
+    ) -> None:
+        if not tiers:
+            raise ValueError("a cascade needs at least one tier")
+        if [t.index for t in tiers] != list(range(len(tiers))):
+            raise ValueError("tier indices must be 0, 1, ... in cascade order")
+        self.tiers = tuple(tiers)
+        self.num_classes = num_classes
+        self.price_per_second = dict(price_per_second)
+        self.member_timeout_s = member_timeout_s
+        self._stopping: set[asyncio.Task] = set()  # cancelled calls, kept until they finish
+
+    async def run(self, images: Sequence[np.ndarray]) -> list[ImageOutcome]:
+        start = time.perf_counter()
+        n = len(images)
+        traces: list[list[TierTrace]] = [[] for _ in range(n)]
+        usages: list[list[MemberUsage]] = [[] for _ in range(n)]
+        reasons: list[list[str]] = [[] for _ in range(n)]
+        # image -> (label, confidence, answering tier, latency_ms, error)
+        finished: dict[int, tuple] = {}
+        last_decision: dict[int, tuple[int, float, TierPlan]] = {}
+        remaining = list(range(n))
+
+        for position, tier in enumerate(self.tiers):
+            if not remaining:
+                break
+            is_last = position == len(self.tiers) - 1
+            probs, present, failed, cancelled = await self._run_tier(
+                tier, [images[i] for i in remaining], is_last, usages, remaining
+            )
+            decision = decide_tier(probs, tier.policy, tier.threshold, tier.combine, present)
+            answered = present.sum(axis=0)
+            now_ms = (time.perf_counter() - start) * 1000.0
+            still: list[int] = []
+            for r, i in enumerate(remaining):
+                trace = self._trace(tier, r, decision, present, failed, cancelled, is_last)
+                traces[i].append(trace)
+                if trace.failed:
+                    detail = ", ".join(f"{m}: {why}" for m, why in trace.failed.items())
+                    reasons[i].append(f"tier {tier.name}: member(s) failed ({detail})")
+                if answered[r] == 0:
+                    reasons[i].append(f"tier {tier.name}: no member answered")
+                    if not is_last:
+                        still.append(i)
+                    elif i in last_decision:
+                        label, conf, src = last_decision[i]
+                        reasons[i].append(f"answered with tier {src.name}'s decision")
+                        finished[i] = (label, conf, src, now_ms, None)
+                    else:
+                        finished[i] = (None, None, None, now_ms, "no tier could answer")
+                    continue
+                label, conf = int(decision.labels[r]), float(decision.confidence[r])
+                if is_last or decision.exits[r]:
+                    finished[i] = (label, conf, tier, now_ms, None)
+                else:
+                    last_decision[i] = (label, conf, tier)
+                    still.append(i)
+            remaining = still
+
+        outcomes = []
+        for i in range(n):
+            label, conf, tier, latency_ms, error = finished[i]
+            outcomes.append(
+                ImageOutcome(
+                    label=label,
+                    confidence=conf,
+                    exit_tier=tier.name if tier else None,
+                    exit_index=tier.index if tier else None,
+                    tiers=traces[i],
+                    latency_ms=latency_ms,
+                    cost=record_from_usage(usages[i], self.price_per_second),
+                    degraded=bool(reasons[i]),
+                    reasons=reasons[i],
+                    error=error,
+                )
+            )
+        return outcomes
+
+    async def _run_tier(self, tier, batch, is_last, usages, remaining):
+        """Call every member for every image of `batch` in parallel; stop early when fixed."""
+        m_count, r_count = len(tier.members), len(batch)
+        probs = np.zeros((m_count, r_count, self.num_classes), dtype=np.float32)
+        present = np.zeros((m_count, r_count), dtype=bool)
+        failed: dict[tuple[int, int], str] = {}
+        cancelled: set[tuple[int, int]] = set()
+        where: dict[asyncio.Task, tuple[int, int]] = {}
+        for m, caller in enumerate(tier.callers):
+            for r, image in enumerate(batch):
+                where[asyncio.ensure_future(self._call(caller, image))] = (m, r)
+        open_calls = np.full(r_count, m_count)
+        pending = set(where)
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    m, r = where[task]
+                    open_calls[r] -= 1
+                    self._collect(task, tier, m, r, probs, present, failed, usages[remaining[r]])
+                if pending and not is_last and m_count > 1:
+                    pending = self._cancel_decided(
+                        tier, probs, present, open_calls, pending, where, cancelled
+                    )
+        except BaseException:
+            for task in pending:
+                task.cancel()
+            raise
+        return probs, present, failed, cancelled
+
+    def _collect(self, task, tier, m, r, probs, present, failed, usage_list) -> None:
+        if task.cancelled():
+            failed[(m, r)] = "cancelled"
+            return
+        exc = task.exception()
+        if exc is not None:
+            failed[(m, r)] = describe_failure(exc)
+            return
+        result: MemberResult = task.result()
+        row = np.asarray(result.probs, dtype=np.float32).reshape(-1)
+        if row.shape[0] != self.num_classes:
+            failed[(m, r)] = f"returned {row.shape[0]} classes, expected {self.num_classes}"
+            return
+        probs[m, r] = row
+        present[m, r] = True
+        usage_list.append(
+            MemberUsage(
+                tier=tier.name,
+                member=tier.members[m],
+                gpu_class=tier.gpu_class,
+                device_seconds=float(result.device_seconds),
+                emulated=bool(result.emulated),
+                cpu_seconds=float(result.cpu_seconds),
+            )
+        )
+
+    def _cancel_decided(self, tier, probs, present, open_calls, pending, where, cancelled):
+        """Cancel the open calls of images whose exit decision can no longer change."""
+        waiting = open_calls > 0
+        decided = outcome_decided(probs, present, len(tier.members), tier.policy, tier.threshold)
+        decided &= waiting
+        if not decided.any():
+            return pending
+        keep = set()
+        for task in pending:
+            m, r = where[task]
+            if decided[r]:
+                task.cancel()
+                cancelled.add((m, r))
+                open_calls[r] -= 1
+                self._stopping.add(task)
+                task.add_done_callback(self._stopping.discard)
+            else:
+                keep.add(task)
+        return keep
+
+    async def _call(self, caller: MemberCaller, image: np.ndarray) -> MemberResult:
+        return await asyncio.wait_for(caller(image), timeout=self.member_timeout_s)
+
+    @staticmethod
+    def _trace(tier, r, decision, present, failed, cancelled, is_last) -> TierTrace:
+        votes: dict[str, int | None] = {}
+        failed_here: dict[str, str] = {}
+        cancelled_here: list[str] = []
+        for m, member in enumerate(tier.members):
+            votes[member] = int(decision.votes[m, r]) if present[m, r] else None
+            if (m, r) in cancelled:
+                cancelled_here.append(member)
+            elif (m, r) in failed:
+                failed_here[member] = failed[(m, r)]
+        missing = [member for member, vote in votes.items() if vote is None]
+        any_present = bool(present[:, r].any())
+        exits = bool(decision.exits[r])
+        return TierTrace(
+            tier=tier.name,
+            index=tier.index,
+            votes=votes,
+            label=int(decision.labels[r]) if any_present else None,
+            confidence=float(decision.confidence[r]) if any_present else None,
+            agreement=float(decision.agreement[r]) if any_present else None,
+            decision="failed" if not any_present else ("exit" if exits or is_last else "escalate"),
+            policy_met=exits,
+            missing=missing,
+            failed=failed_here,
+            cancelled=cancelled_here,
+        )
+
+
+def build_tier_plans(config, make_caller: Callable[[str], MemberCaller]) -> list[TierPlan]:
+    """TierPlans of a `CascadeConfig`; `make_caller(deployment_name)` gives each member's caller."""
+    plans = []
+    for index, tier in enumerate(config.tiers):
+        plans.append(
+            TierPlan(
+                name=tier.name,
+                index=index,
+                gpu_class=tier.gpu_class,
+                policy=tier.exit_policy.kind,
+                threshold=tier.exit_policy.threshold,
+                combine=tier.combine,
+                members=tuple(m.member_name for m in tier.members),
+                callers=tuple(make_caller(config.deployment_name(tier, m)) for m in tier.members),
+            )
+        )
+    return plans

@@ -1,0 +1,129 @@
+"""In-memory live counters behind GET /v1/stats: pure Python, bounded memory, unit-tested.
+
+One aggregator per ingress replica. Latencies go into a fixed-size ring buffer so a
+long-running server never grows; counters are plain integers and floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from cost_model.record import usd_per_1k
+from serve_app.runner import ImageOutcome
+from serve_app.schemas import LatencySummary, StatsResponse, TierStats
+
+EMULATION_NOTE = (
+    "device-seconds on CPU are EMULATED: measured CPU seconds / the GPU class's "
+    "relative_throughput from the catalog; dollars = device-seconds x catalog price"
+)
+
+
+class LatencyRing:
+    """The last `capacity` latencies, for percentiles without unbounded memory."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self._values = np.zeros(capacity, dtype=np.float64)
+        self._next = 0
+        self._count = 0
+
+    def add(self, value_ms: float) -> None:
+        self._values[self._next] = value_ms
+        self._next = (self._next + 1) % self._values.shape[0]
+        self._count = min(self._count + 1, self._values.shape[0])
+
+    def __len__(self) -> int:
+        return self._count
+
+    def percentiles(self, qs: Sequence[float]) -> list[float | None]:
+        if self._count == 0:
+            return [None for _ in qs]
+        window = self._values[: self._count]
+        return [float(v) for v in np.percentile(window, list(qs))]
+
+
+def status_class(status: int) -> str:
+    """'2xx', '4xx', '5xx' (anything else by its first digit)."""
+    return f"{status // 100}xx"
+
+
+class StatsAggregator:
+    """Counts requests by status class, images, per-tier exits, device-seconds and dollars."""
+
+    def __init__(
+        self, tiers: Sequence[tuple[str, str]], latency_capacity: int = 10_000
+    ) -> None:
+        """`tiers`: (name, gpu_class) in cascade order."""
+        self._tiers = list(tiers)
+        self._images_in = [0] * len(tiers)
+        self._exits = [0] * len(tiers)
+        self._escalations = [0] * len(tiers)
+        self._by_status = {"2xx": 0, "4xx": 0, "5xx": 0}
+        self._images = 0
+        self._degraded = 0
+        self._device_seconds: dict[str, float] = {}
+        self._usd: dict[str, float] = {}
+        self._emulated = False
+        self._latency = LatencyRing(latency_capacity)
+
+    def record_response(self, status: int, latency_ms: float | None = None) -> None:
+        """Count one answered HTTP request (every status); latency only for 2xx."""
+        key = status_class(status)
+        self._by_status[key] = self._by_status.get(key, 0) + 1
+        if latency_ms is not None and 200 <= status < 300:
+            self._latency.add(latency_ms)
+
+    def record_outcomes(self, outcomes: Iterable[ImageOutcome]) -> None:
+        """Add the answered images of one request (tier exits, costs)."""
+        for outcome in outcomes:
+            if outcome.label is None:
+                continue
+            self._images += 1
+            self._degraded += int(outcome.degraded)
+            for trace in outcome.tiers:
+                self._images_in[trace.index] += 1
+                if trace.decision == "exit":
+                    self._exits[trace.index] += 1
+                else:
+                    self._escalations[trace.index] += 1
+            cost = outcome.cost
+            for gpu_class, seconds in cost.device_seconds_by_gpu_class.items():
+                self._device_seconds[gpu_class] = self._device_seconds.get(gpu_class, 0.0) + seconds
+            for gpu_class, usd in cost.usd_by_gpu_class.items():
+                self._usd[gpu_class] = self._usd.get(gpu_class, 0.0) + usd
+            self._emulated = self._emulated or cost.emulated
+
+    def snapshot(self) -> StatsResponse:
+        tiers = []
+        for index, (name, gpu_class) in enumerate(self._tiers):
+            seen = self._images_in[index]
+            tiers.append(
+                TierStats(
+                    name=name,
+                    index=index,
+                    gpu_class=gpu_class,
+                    images_in=seen,
+                    exits=self._exits[index],
+                    escalations=self._escalations[index],
+                    escalation_rate=self._escalations[index] / seen if seen else None,
+                )
+            )
+        p50, p95, p99 = self._latency.percentiles([50, 95, 99])
+        total_usd = sum(self._usd.values())
+        return StatsResponse(
+            requests=sum(self._by_status.values()),
+            responses_by_status=dict(self._by_status),
+            images=self._images,
+            degraded=self._degraded,
+            tiers=tiers,
+            device_seconds_by_gpu_class=dict(self._device_seconds),
+            usd_by_gpu_class=dict(self._usd),
+            usd_total=total_usd,
+            usd_per_1k_predictions=usd_per_1k(total_usd, self._images),
+            latency_ms=LatencySummary(count=len(self._latency), p50_ms=p50, p95_ms=p95, p99_ms=p99),
+            emulated=self._emulated,
+            note=EMULATION_NOTE if self._emulated else "device-seconds measured on GPUs",
+        )
