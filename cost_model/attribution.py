@@ -1,14 +1,13 @@
 """Attributed cost: the device time a prediction actually used, in seconds and dollars.
 
 A member runs a batch on its GPU and measures one forward time; each item of the batch is
-charged an equal share. A request is charged the sum over every member it fanned out to
-and every tier it escalated through. On a CPU the GPU class is emulated: measured CPU
+charged an equal share (here, called by the member deployment). A request is then charged
+the sum over every member it fanned out to and every tier it escalated through
+(`cost_model.record.record_from_usage`). On a CPU the GPU class is emulated: measured CPU
 seconds are scaled by the class's relative throughput from the catalog.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 from cluster.catalog import GPUCatalog, load_catalog
 
@@ -28,11 +27,3 @@ def emulated_device_seconds(
     """Device-seconds the class would have used, emulated from a CPU measurement."""
     catalog = catalog if catalog is not None else load_catalog()
     return cpu_seconds / catalog.get(gpu_class).relative_throughput
-
-
-def sum_by_gpu_class(shares: Iterable[tuple[str, float]]) -> dict[str, float]:
-    """Add up (gpu_class, device_seconds) shares of one request: fan-out and escalations."""
-    totals: dict[str, float] = {}
-    for gpu_class, seconds in shares:
-        totals[gpu_class] = totals.get(gpu_class, 0.0) + seconds
-    return totals

@@ -13,7 +13,8 @@ import time
 import numpy as np
 from ray import serve
 
-from serve_app.member_result import MemberResult, emulated_device_seconds
+from cost_model.attribution import emulated_device_seconds, split_batch
+from serve_app.member_result import MemberResult
 
 
 @serve.deployment
@@ -43,7 +44,7 @@ class MemberDeployment:
         self.gpu_class = gpu_class
         self.device = device_for_replica()
         self._on_gpu = self.device.startswith("cuda")
-        self._relative_throughput = load_catalog(catalog_path).get(gpu_class).relative_throughput
+        self._catalog = load_catalog(catalog_path)
         self._loaded = load_member(spec, device=self.device)
         self._predict_batch.set_max_batch_size(max_batch_size)
         self._predict_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
@@ -71,11 +72,11 @@ class MemberDeployment:
         # accepting calls meanwhile, which is what lets the next batch fill up.
         probs, seconds = await asyncio.to_thread(self._forward, np.stack(images))
         size = len(images)
-        measured = seconds / size
+        measured = split_batch(seconds, size)
         if self._on_gpu:
             device_seconds, emulated = measured, False
         else:
-            device_seconds = emulated_device_seconds(measured, self._relative_throughput)
+            device_seconds = emulated_device_seconds(measured, self.gpu_class, self._catalog)
             emulated = True
         return [
             MemberResult(

@@ -24,10 +24,3 @@ class MemberResult:
     cpu_seconds: float
     batch_size: int
     emulated: bool
-
-
-def emulated_device_seconds(cpu_seconds: float, relative_throughput: float) -> float:
-    """Device-seconds on an emulated GPU class: measured CPU seconds / its speed vs a T4."""
-    if relative_throughput <= 0:
-        raise ValueError(f"relative_throughput must be > 0, got {relative_throughput}")
-    return cpu_seconds / relative_throughput

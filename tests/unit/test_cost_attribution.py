@@ -2,7 +2,7 @@
 
 import pytest
 
-from cost_model.attribution import emulated_device_seconds, split_batch, sum_by_gpu_class
+from cost_model.attribution import emulated_device_seconds, split_batch
 from cost_model.prices import PriceTable
 from cost_model.provisioned import ProvisionedCost
 from cost_model.summary import RequestCost, summarise_costs
@@ -26,12 +26,6 @@ def test_split_batch_rejects_nonsense():
         split_batch(0.1, 0)
     with pytest.raises(ValueError, match="device seconds"):
         split_batch(-0.1, 2)
-
-
-def test_fan_out_and_escalation_are_summed_per_class():
-    # Tier 0: two T4 members (3 ms + 2 ms); tier 1: one L4 member (4 ms).
-    shares = [("T4", 0.003), ("T4", 0.002), ("L4", 0.004)]
-    assert sum_by_gpu_class(shares) == pytest.approx({"T4": 0.005, "L4": 0.004})
 
 
 def test_summary_per_1k_by_hand():
