@@ -44,7 +44,7 @@ MB = 1024 * 1024
 DRAIN_TIMEOUT_ENV = "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"
 # Written into the temp dir by `ray start` once the node is fully up (ray._common.utils).
 RAY_ADDRESS_FILE = "ray_current_cluster"
-WORKER_START_ATTEMPTS = 3
+WORKER_START_ATTEMPTS = 5  # ray start gives up after 30 s when the machine is overloaded
 # What ray_env() sets to reach a cluster (printed by `coe cluster env`).
 CLUSTER_ENV_KEYS = (
     "RAY_AUTH_MODE",

@@ -1,0 +1,135 @@
+"""`coe bench`: benchmarks that put the cascade next to the single best model.
+
+A small dispatcher: each sub-command parses its flags here and hands a pydantic options
+object to a module in load_tests/ that does the work (heavy imports happen there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from coe.paths import REPO_ROOT
+
+DEFAULT_CASCADE = REPO_ROOT / "configs" / "cifar10-coe.yaml"
+DEFAULT_BASELINE = REPO_ROOT / "configs" / "cifar10-single-best.yaml"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench", help="benchmarks: cascade vs single best (compare, hetero)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="bench_command", required=True)
+    _register_compare(commands)
+    _register_hetero(commands)
+
+
+def _common(parser: argparse.ArgumentParser, out: str) -> None:
+    parser.add_argument("--cascade", default=str(DEFAULT_CASCADE),
+                        help="cascade config YAML (default: %(default)s)")
+    parser.add_argument("--baseline", default=str(DEFAULT_BASELINE),
+                        help="single-best baseline config YAML (default: %(default)s)")
+    parser.add_argument("--out", default=out, help="report directory (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _register_compare(commands: argparse._SubParsersAction) -> None:
+    from load_tests.compare import CompareOptions
+
+    d = CompareOptions.model_fields
+    p = commands.add_parser(
+        "compare", help="cascade vs single best on one local cluster, alternating windows",
+        description="Deploy both apps on one local cluster, load them in alternating windows "
+        "and print a ratio table (accuracy, p50/p99, max sustainable throughput, attributed "
+        "and provisioned $/1k). GPU classes are EMULATED on a CPU-only machine.",
+    )
+    _common(p, "reports/compare")
+    p.add_argument("--cluster", default=None,
+                   help="cluster spec YAML (default: cluster/default_cluster.yaml; reused if "
+                   "up). For an isolated run: load_tests/bench_cluster.yaml")
+    p.add_argument("--slo-p99-ms", type=float, default=d["slo_p99_ms"].default,
+                   help="p99 latency SLO of the rate search (default: %(default)s)")
+    p.add_argument("--rate", type=float, default=d["rate"].default,
+                   help="offered req/s of the fixed-rate windows (default: %(default)s)")
+    p.add_argument("--window-s", type=float, default=d["window_s"].default,
+                   help="length of one fixed-rate window (default: %(default)s)")
+    p.add_argument("--rounds", type=int, default=d["rounds"].default,
+                   help="fixed-rate windows per app (default: %(default)s)")
+    p.add_argument("--ladder", default=f"{d['ladder_start'].default:g}:"
+                   f"{d['ladder_factor'].default:g}:{d['ladder_max'].default:g}",
+                   help="rate search START:FACTOR:MAX req/s (default: %(default)s)")
+    p.add_argument("--step-window-s", type=float, default=d["step_window_s"].default,
+                   help="seconds per app per rate step (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=d["timeout_s"].default,
+                   help="client timeout per request, s (default: %(default)s)")
+    p.add_argument("--keep-cluster", action="store_true",
+                   help="leave a cluster this command started running")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_compare_command)
+
+
+def _ladder(text: str) -> tuple[float, float, float]:
+    try:
+        start, factor, top = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise ValueError(f"--ladder {text!r}: expected START:FACTOR:MAX, e.g. 5:1.5:90") from None
+    return start, factor, top
+
+
+def run_compare_command(args: argparse.Namespace) -> int:
+    from load_tests.compare import CompareOptions, render_table, run_compare
+
+    start, factor, top = _ladder(args.ladder)
+    options = CompareOptions(
+        cascade=args.cascade, baseline=args.baseline, cluster_spec=args.cluster,
+        slo_p99_ms=args.slo_p99_ms, rate=args.rate, window_s=args.window_s, rounds=args.rounds,
+        ladder_start=start, ladder_factor=factor, ladder_max=top,
+        step_window_s=args.step_window_s, timeout_s=args.timeout, out=args.out,
+        keep_cluster=args.keep_cluster, progress=not args.no_progress,
+    )
+    report = run_compare(options)
+    if args.json:
+        print(json.dumps(report["table"], indent=1))
+    else:
+        print(f"\n{report['emulation_note']}\n")
+        print(render_table(report["table"]))
+        print(f"\nreport: {args.out}/compare.md and compare.json ({report['wall_seconds']} s)")
+    return 0
+
+
+def _register_hetero(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "hetero", help="single best on A100 only vs the cascade on T4/L4/A100: provisioned $ "
+        "with replicas sized for the same load",
+        description="Size both systems' replica counts for each offered load from measured "
+        "per-member device time (EMULATED from CPU) and the cascade's exit distribution "
+        "(offline replay on the test split), then compare provisioned $/1k.",
+    )
+    _common(p, "reports/hetero")
+    p.add_argument("--loads", default="10,100,1000,10000",
+                   help="offered loads to size for, req/s, comma-separated (default: "
+                   "%(default)s)")
+    p.add_argument("--target-utilisation", type=float, default=0.7,
+                   help="size replicas to run at most this busy (default: %(default)s)")
+    p.add_argument("--compare-report", default=None,
+                   help="compare.json of a live run: use its measured exit distribution "
+                   "instead of the offline replay")
+    p.set_defaults(func=run_hetero_command)
+
+
+def run_hetero_command(args: argparse.Namespace) -> int:
+    from load_tests.hetero import HeteroOptions, render_markdown, run_hetero
+
+    try:
+        loads = [float(x) for x in args.loads.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--loads {args.loads!r}: expected numbers like 10,100,1000") from None
+    options = HeteroOptions(
+        cascade=args.cascade, baseline=args.baseline, loads=loads,
+        target_utilisation=args.target_utilisation, compare_report=args.compare_report,
+        out=args.out,
+    )
+    report = run_hetero(options)
+    print(json.dumps(report, indent=1) if args.json else render_markdown(report))
+    return 0
