@@ -27,6 +27,10 @@ class BuildArgs(BaseModel):
         default=False, description="needs a `coe cluster up` cluster (coe_head resource)"
     )
     member_num_cpus: float = Field(default=0.25, ge=0.0, description="CPUs per member replica")
+    admin_token_env: str = Field(
+        default="COE_ADMIN_TOKEN",
+        description="env var holding the admin bearer token (unset: admin API disabled)",
+    )
 
 
 def resolve_path(path: str) -> Path:
@@ -50,8 +54,11 @@ def load_config(args: BuildArgs):
 
 def build_app(args: dict):
     """Validate `args` (see BuildArgs) and return the bound cascade application."""
+    from ray.serve.config import BackpressureConfig
+
     from cluster.catalog import load_catalog
     from cluster.placement import ingress_actor_options, ray_actor_options_for
+    from serve_app.admin import digest_from_env
     from serve_app.ingress import CascadeIngress
     from serve_app.member import MemberDeployment
 
@@ -85,8 +92,22 @@ def build_app(args: dict):
         num_replicas=config.ingress.replicas,
         max_ongoing_requests=config.ingress.max_ongoing_requests,
         max_queued_requests=config.ingress.max_queued_requests,
+        # queue full -> the proxy answers 503 at once, with Retry-After
+        backpressure_config=BackpressureConfig(retry_after_s=config.ingress.retry_after_s),
+        # exit thresholds: changed at runtime by `reconfigure`, no restart
+        user_config=initial_policies(config),
         ray_actor_options=ingress_actor_options(
             pin_to_head=parsed.pin_ingress_to_head, num_cpus=parsed.ingress_num_cpus
         ),
     )
-    return ingress.bind(config.model_dump(mode="json"), handles, catalog)
+    digest = digest_from_env(parsed.admin_token_env)  # only the digest leaves the driver
+    return ingress.bind(config.model_dump(mode="json"), handles, catalog, digest)
+
+
+def initial_policies(config) -> dict:
+    """The ingress user_config: every tier's exit policy as configured."""
+    return {
+        "exit_policies": {
+            tier.name: tier.exit_policy.model_dump(mode="json") for tier in config.tiers
+        }
+    }

@@ -102,6 +102,23 @@ class IngressConfig(BaseModel):
     max_ongoing_requests: int = Field(default=64, ge=1)
     max_queued_requests: int = Field(default=256, ge=-1)
     member_timeout_s: float = Field(default=30.0, gt=0)
+    allowed_formats: list[Literal["JPEG", "PNG"]] = Field(
+        default_factory=lambda: ["JPEG", "PNG"], min_length=1,
+        description="image formats accepted (content types follow: image/jpeg, image/png)",
+    )
+    deadline_ms: float | None = Field(
+        default=None, gt=0, description="default per-request deadline; None = no deadline"
+    )
+    max_deadline_ms: float = Field(default=600_000.0, gt=0, description="cap on the header")
+    deadline_header: str = Field(default="X-Coe-Deadline-Ms", pattern=r"^[A-Za-z0-9-]+$")
+    on_deadline: Literal["best_effort", "error"] = Field(
+        default="best_effort",
+        description="best_effort: last completed tier's decision, degraded; error: 504",
+    )
+    retry_after_s: float = Field(default=1.0, ge=0, description="Retry-After on overload 503s")
+    member_retries: int = Field(
+        default=1, ge=0, le=3, description="re-sends of a member call whose replica died"
+    )
 
 
 class CascadeConfig(BaseModel):

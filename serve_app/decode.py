@@ -50,17 +50,34 @@ def decode_image(
     max_pixels: int = 4096 * 4096,
     alpha: Literal["white", "drop"] = "white",
     where: str = "image",
+    formats: tuple[str, ...] = ACCEPTED_FORMATS,
 ) -> np.ndarray:
-    """uint8 (H, W, 3) RGB array of `size` (H, W) decoded from JPEG or PNG bytes."""
+    """uint8 (H, W, 3) RGB array of `size` (H, W) decoded from JPEG or PNG bytes.
+
+    Any other exception PIL raises on client bytes (struct/EOF/Index errors on crafted
+    files) is still the client's bad image: a 400, never a 500.
+    """
+    try:
+        return _decode_image(data, size, max_pixels, alpha, where, formats)
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InputError("image_too_large", f"{where}: {exc}", status=413) from None
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        message = f"{where}: cannot decode the image ({type(exc).__name__}: {exc})"[:300]
+        raise InputError("corrupt_image", message) from None
+
+
+def _decode_image(data, size, max_pixels, alpha, where, formats) -> np.ndarray:
     if not data:
         raise InputError("empty_image", f"{where}: the image is empty (0 bytes)")
     try:
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+        image = Image.open(io.BytesIO(data), formats=tuple(formats))
     except UnidentifiedImageError:
-        if _is_refused_format(data):
+        if _is_refused_format(data, formats):
             raise InputError(
                 "unsupported_image",
-                f"{where}: image format not supported; send JPEG or PNG",
+                f"{where}: image format not supported; send {' or '.join(formats)}",
                 status=415,
             ) from None
         raise InputError(
@@ -120,6 +137,12 @@ def to_rgb(image: Image.Image, alpha: Literal["white", "drop"] = "white") -> Ima
     return image
 
 
-def _is_refused_format(data: bytes) -> bool:
-    """True for signatures of image formats we refuse (GIF, BMP, WebP, TIFF): 415, not 400."""
-    return data.startswith((b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*"))
+SIGNATURES = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n"}
+
+
+def _is_refused_format(data: bytes, formats: tuple[str, ...] = ACCEPTED_FORMATS) -> bool:
+    """True for signatures of image formats we refuse (GIF, BMP, WebP, TIFF, or a JPEG/PNG
+    that the config does not allow): 415, not 400."""
+    if data.startswith((b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")):
+        return True
+    return any(data.startswith(sig) for fmt, sig in SIGNATURES.items() if fmt not in formats)

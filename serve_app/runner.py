@@ -71,6 +71,11 @@ class ImageOutcome:
     degraded: bool = False
     reasons: list[str] = field(default_factory=list)
     error: str | None = None
+    deadline_expired: bool = False  # the request's deadline cut the cascade short
+
+
+class DeadlineExpired(Exception):
+    """Raised inside the runner when a tier is cut off by the request's deadline."""
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -102,8 +107,22 @@ class CascadeRunner:
         self.member_timeout_s = member_timeout_s
         self._stopping: set[asyncio.Task] = set()  # cancelled calls, kept until they finish
 
-    async def run(self, images: Sequence[np.ndarray]) -> list[ImageOutcome]:
+    async def run(
+        self,
+        images: Sequence[np.ndarray],
+        deadline_s: float | None = None,
+        started: float | None = None,
+    ) -> list[ImageOutcome]:
+        """Outcomes of `images`; `deadline_s` (seconds from `started`, a perf_counter
+        time, default now: when the request arrived) cuts the cascade short.
+
+        On expiry the open member calls are cancelled (the Serve requests with them) and
+        every undecided image keeps the decision of the last tier that completed for it,
+        flagged `deadline_expired` and degraded; with no completed tier, label is None.
+        """
         start = time.perf_counter()
+        origin = start if started is None else started
+        deadline = None if deadline_s is None else origin + max(deadline_s, 0.0)
         n = len(images)
         traces: list[list[TierTrace]] = [[] for _ in range(n)]
         usages: list[list[MemberUsage]] = [[] for _ in range(n)]
@@ -117,9 +136,15 @@ class CascadeRunner:
             if not remaining:
                 break
             is_last = position == len(self.tiers) - 1
-            probs, present, failed, cancelled = await self._run_tier(
-                tier, [images[i] for i in remaining], is_last, usages, remaining
-            )
+            try:
+                probs, present, failed, cancelled = await self._run_tier(
+                    tier, [images[i] for i in remaining], is_last, usages, remaining, deadline
+                )
+            except DeadlineExpired:
+                now_ms = (time.perf_counter() - start) * 1000.0
+                self._expire(tier, remaining, deadline_s, last_decision, reasons, finished, now_ms)
+                remaining = []
+                break
             decision = decide_tier(probs, tier.policy, tier.threshold, tier.combine, present)
             answered = present.sum(axis=0)
             now_ms = (time.perf_counter() - start) * 1000.0
@@ -152,6 +177,9 @@ class CascadeRunner:
         outcomes = []
         for i in range(n):
             label, conf, tier, latency_ms, error = finished[i]
+            expired = error == "deadline_exceeded" or any(
+                r.startswith("deadline") for r in reasons[i]
+            )
             outcomes.append(
                 ImageOutcome(
                     label=label,
@@ -164,12 +192,29 @@ class CascadeRunner:
                     degraded=bool(reasons[i]),
                     reasons=reasons[i],
                     error=error,
+                    deadline_expired=expired,
                 )
             )
         return outcomes
 
-    async def _run_tier(self, tier, batch, is_last, usages, remaining):
-        """Call every member for every image of `batch` in parallel; stop early when fixed."""
+    @staticmethod
+    def _expire(tier, remaining, deadline_s, last_decision, reasons, finished, now_ms) -> None:
+        """Finish the images still open when the deadline hit during `tier`."""
+        for i in remaining:
+            why = f"deadline of {deadline_s * 1000.0:.0f} ms expired during tier {tier.name}"
+            if i in last_decision:
+                label, conf, src = last_decision[i]
+                reasons[i].append(f"{why}; answered with tier {src.name}'s decision")
+                finished[i] = (label, conf, src, now_ms, None)
+            else:
+                reasons[i].append(f"{why}; no tier had completed")
+                finished[i] = (None, None, None, now_ms, "deadline_exceeded")
+
+    async def _run_tier(self, tier, batch, is_last, usages, remaining, deadline=None):
+        """Call every member for every image of `batch` in parallel; stop early when fixed.
+
+        Raises DeadlineExpired (after cancelling every open call) if `deadline` passes.
+        """
         m_count, r_count = len(tier.members), len(batch)
         probs = np.zeros((m_count, r_count, self.num_classes), dtype=np.float32)
         present = np.zeros((m_count, r_count), dtype=bool)
@@ -183,7 +228,14 @@ class CascadeRunner:
         pending = set(where)
         try:
             while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                timeout = None if deadline is None else deadline - time.perf_counter()
+                if timeout is not None and timeout <= 0:
+                    raise DeadlineExpired(tier.name)
+                done, pending = await asyncio.wait(
+                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    raise DeadlineExpired(tier.name)
                 for task in done:
                     m, r = where[task]
                     open_calls[r] -= 1
@@ -193,8 +245,10 @@ class CascadeRunner:
                         tier, probs, present, open_calls, pending, where, cancelled
                     )
         except BaseException:
-            for task in pending:
+            for task in pending:  # stop the work: each caller cancels its Serve request
                 task.cancel()
+                self._stopping.add(task)
+                task.add_done_callback(self._stopping.discard)
             raise
         return probs, present, failed, cancelled
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cost_model.record import CostRecord
+from serve_app.config import ExitPolicyConfig
 
 __all__ = [
     "ClassifyRequest",
@@ -16,6 +17,7 @@ __all__ = [
     "ErrorResponse",
     "ExitTier",
     "LatencySummary",
+    "PolicyUpdate",
     "Prediction",
     "StatsResponse",
     "TierStats",
@@ -29,6 +31,17 @@ class ClassifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     images: list[str] = Field(min_length=1, description="base64 JPEG or PNG, one per image")
+
+
+class PolicyUpdate(BaseModel):
+    """Body of PUT /v1/cascade/policy and the ingress user_config: tier -> exit policy.
+
+    Only the tiers named change; the rest keep their live policy.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    exit_policies: dict[str, ExitPolicyConfig] = Field(min_length=1)
 
 
 class ExitTier(BaseModel):

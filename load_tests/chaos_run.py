@@ -1,0 +1,306 @@
+"""The `coe chaos` run: bad inputs, capacity, 3x overload, replica kills under load.
+
+One function, `run_chaos(options)`, owns a private local Ray + Serve (127.0.0.1 only),
+deploys the chaos cascade, runs the phases in order and returns the JSON-ready report.
+Everything it reports is measured in this run; device time on CPU is emulated.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coe.paths import REPO_ROOT
+
+DEFAULT_CONFIG = REPO_ROOT / "load_tests" / "chaos_cascade.yaml"
+APP = "chaos"
+PREFIX = "/chaos"
+EMULATED_RESOURCES = {
+    "accelerator_type:T4": 8,
+    "accelerator_type:L4": 8,
+    "accelerator_type:A100-40G": 8,
+}
+
+
+@dataclass(frozen=True)
+class ChaosOptions:
+    config: Path = DEFAULT_CONFIG
+    port: int = 18420
+    capacity_seconds: float = 8.0
+    overload_seconds: float = 30.0
+    overload_factor: float = 3.0
+    chaos_seconds: float = 30.0
+    chaos_load_factor: float = 0.5
+    kills: int = 3
+    probe_rounds: int = 3
+    images: int = 500
+    progress: bool = True
+
+
+def _say(options: ChaosOptions, text: str) -> None:
+    if options.progress:
+        print(f"[chaos] {text}", flush=True)
+
+
+def _stats(base: str) -> dict:
+    import httpx
+
+    return httpx.get(base + "/v1/stats", timeout=30).json()
+
+
+def _load(url, images, spec, seconds, timeout_s, progress):
+    from load_tests.generator import run_load
+    from load_tests.schedules import parse_schedule
+
+    return run_load(url, images, parse_schedule(spec), max_requests=1_000_000,
+                    max_seconds=seconds, timeout_s=timeout_s, progress=progress)
+
+
+def _status_latency_ms(records, status: int) -> dict[str, float | None]:
+    """p50/p99/max latency of the responses with `status` (e.g. how fast a 503 comes)."""
+    import numpy as np
+
+    ms = [r.latency_s * 1000.0 for r in records if r.status == status]
+    if not ms:
+        return {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+    p50, p99 = np.percentile(ms, [50, 99])
+    return {"count": len(ms), "p50_ms": round(float(p50), 1), "p99_ms": round(float(p99), 1),
+            "max_ms": round(max(ms), 1)}
+
+
+def _p99_by_window(records, window_s: float = 10.0) -> list[dict[str, Any]]:
+    """p99 latency of 2xx answers per send-time window: steady, not growing = bounded."""
+    import numpy as np
+
+    ok = [r for r in records if r.ok]
+    if not ok:
+        return []
+    end = max(r.t_send for r in ok)
+    out = []
+    for k in range(int(end // window_s) + 1):
+        ms = [r.latency_s * 1000 for r in ok if k * window_s <= r.t_send < (k + 1) * window_s]
+        if ms:
+            out.append({"from_s": k * window_s, "ok": len(ms),
+                        "p99_ms": round(float(np.percentile(ms, 99)), 1)})
+    return out
+
+
+def _phase_report(result, books: dict) -> dict[str, Any]:
+    summary = result.summary
+    return {
+        "latency_503_ms": _status_latency_ms(result.records, 503),
+        "schedule": summary.schedule,
+        "duration_s": round(summary.duration_s, 2),
+        "send_window_s": round(summary.send_window_s, 2),
+        "offered_rps": summary.offered_rps,
+        "admitted_ok_rps": summary.throughput_rps,
+        "status_counts": summary.status_counts,
+        "latency_ok_ms": summary.latency.model_dump(),
+        "accuracy": summary.accuracy,
+        "degraded": summary.degraded,
+        "client_accounting": books,
+    }
+
+
+def _multi_replica_members(config) -> list[tuple[str, int]]:
+    """(deployment, replicas) of members with >= 2 replicas: a kill leaves a twin."""
+    return [
+        (config.deployment_name(tier, member), member.replicas)
+        for tier in config.tiers for member in tier.members if member.replicas >= 2
+    ]
+
+
+def _killer(targets, kills: int, period_s: float, out: list[dict]) -> threading.Thread:
+    """A thread that kills one replica every `period_s` and times Serve's recovery."""
+    from load_tests.chaos import kill_replica, wait_recovered
+
+    t0 = time.monotonic()
+
+    def run() -> None:
+        for k in range(kills):
+            time.sleep(period_s)
+            deployment, replicas = targets[k % len(targets)]
+            at = time.monotonic() - t0
+            try:
+                killed = kill_replica(APP, deployment, index=k)
+            except Exception as exc:  # noqa: BLE001 - reported, not fatal to the run
+                out.append({"kind": "replica_kill", "deployment": deployment,
+                            "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            recovered = wait_recovered(APP, deployment, killed, replicas, timeout_s=120)
+            out.append({"kind": "replica_kill", "deployment": deployment, "actor": killed,
+                        "recovery_s": None if recovered is None else round(recovered, 2),
+                        "at_s": round(at, 2)})
+
+    thread = threading.Thread(target=run, name="coe-chaos-killer", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_chaos(options: ChaosOptions) -> dict[str, Any]:
+    """Run every phase against a fresh private deployment and return the report."""
+    import ray
+    from ray import serve
+
+    from serve_app.app import BuildArgs, build_app, load_config
+
+    os.environ.pop("RAY_ADDRESS", None)
+    config = load_config(BuildArgs(config=str(options.config)))
+    targets = _multi_replica_members(config)
+    if not targets:
+        raise ValueError(f"{options.config}: chaos needs a member with replicas >= 2")
+    _say(options, f"starting a private Ray + Serve on 127.0.0.1:{options.port}")
+    ray.init(num_cpus=8, num_gpus=4, resources=EMULATED_RESOURCES, include_dashboard=False,
+             namespace="coe-chaos", logging_level="error", log_to_driver=False)
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": options.port})
+        started = time.monotonic()
+        serve.run(build_app(BuildArgs(config=str(options.config))), name=APP,
+                  route_prefix=PREFIX)
+        base = f"http://127.0.0.1:{options.port}{PREFIX}"
+        from serve_app.deploy import wait_until_healthy
+
+        wait_until_healthy(base + "/healthz", timeout_s=300)
+        deploy_s = time.monotonic() - started
+        _say(options, f"deployed in {deploy_s:.1f} s")
+        return _phases(options, config, base, targets, deploy_s)
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
+    from load_tests.chaos import (
+        client_accounting,
+        probe_catalogue,
+        replica_actor_names,
+        run_probes,
+    )
+    from load_tests.images import load_request_images
+
+    url = base + "/v1/classify"
+    images = load_request_images(limit=options.images)
+    _load(url, images, "closed:4", 3.0, 30, False)  # warm-up (not reported, not counted)
+    stats_start = _stats(base)
+
+    _say(options, "phase 1/5: bad inputs")
+    limits = config.ingress
+    probes = probe_catalogue(limits.max_images_per_request, limits.max_body_bytes,
+                             limits.max_pixels)
+    tallies = run_probes(url, probes, rounds=options.probe_rounds)
+    bad = {p.kind: {"expect": p.expect, **tallies[p.kind].as_dict()} for p in probes}
+    bad_5xx = sum(
+        n for t in tallies.values() for status, n in t.statuses.items() if status >= 500
+    )
+    unanswered_probes = sum(t.statuses.get(0, 0) for t in tallies.values())
+    probes_sent = sum(t.count for t in tallies.values())
+
+    _say(options, "phase 2/5: capacity (closed loop, 8 in flight)")
+    capacity = _load(url, images, "closed:8", options.capacity_seconds, 30, options.progress)
+    capacity_books = client_accounting(capacity.records)
+    capacity_rps = capacity.summary.throughput_rps or 1.0
+
+    overload_rate = options.overload_factor * capacity_rps
+    _say(options, f"phase 3/5: overload {overload_rate:.1f} req/s for "
+                  f"{options.overload_seconds:.0f} s ({options.overload_factor:g}x capacity)")
+    ingress_before = replica_actor_names(APP, "CascadeIngress")
+    overload = _load(url, images, f"poisson:{overload_rate:.3f}", options.overload_seconds,
+                     30, options.progress)
+    overload_books = client_accounting(overload.records)
+
+    _say(options, "phase 4/5: recovery after overload")
+    recovery = _load(url, images, "closed:2", 5.0, 30, False)
+    recovery_books = client_accounting(recovery.records)
+    ingress_after = replica_actor_names(APP, "CascadeIngress")
+
+    chaos_rate = options.chaos_load_factor * capacity_rps
+    _say(options, f"phase 5/5: {options.kills} replica kills under {chaos_rate:.1f} req/s "
+                  f"for {options.chaos_seconds:.0f} s")
+    faults: list[dict] = []
+    period = options.chaos_seconds / (options.kills + 1)
+    killer = _killer(targets, options.kills, period, faults)
+    chaos = _load(url, images, f"poisson:{chaos_rate:.3f}", options.chaos_seconds, 30,
+                  options.progress)
+    killer.join(timeout=180)
+    chaos_books = client_accounting(chaos.records)
+    stats_end = _stats(base)
+
+    phases = {"capacity": capacity_books, "overload": overload_books,
+              "recovery": recovery_books, "chaos": chaos_books}
+    reached = probes_sent - unanswered_probes + sum(b["reached_ingress"] for b in
+                                                    phases.values())
+    server_delta = stats_end["requests"] - stats_start["requests"]
+    lost = sum(b["lost"] for b in phases.values()) + unanswered_probes
+    overload_p99 = overload.summary.latency.p99_ms
+    queue_depth = limits.max_ongoing_requests + limits.max_queued_requests
+    # An admitted request waits behind at most queue_depth others, served at the rate
+    # the server achieved DURING the overload (the front door shares the CPU here),
+    # plus its own service time (p99 at capacity); x2 slack.
+    admitted_rps = overload.summary.throughput_rps or capacity_rps
+    service_ms = capacity.summary.latency.p99_ms or 0.0
+    p99_bound_ms = 2.0 * (1000.0 * queue_depth / admitted_rps + service_ms)
+    recoveries = [f["recovery_s"] for f in faults if f.get("recovery_s") is not None]
+    kinds: dict[str, int] = {}
+    for fault in faults:
+        key = f"{fault['kind']}:{fault['deployment']}"
+        kinds[key] = kinds.get(key, 0) + 1
+    return {
+        "note": "CPU-only machine: GPU classes are EMULATED (Ray resources + catalog "
+                "relative_throughput); all figures measured in this run",
+        "config": str(options.config),
+        "deploy_s": round(deploy_s, 1),
+        "load_held": {
+            "capacity_rps": round(capacity_rps, 2),
+            "overload_offered_rps": overload.summary.offered_rps,
+            "overload_seconds": overload.summary.send_window_s,
+            "chaos_offered_rps": chaos.summary.offered_rps,
+            "chaos_seconds": chaos.summary.send_window_s,
+        },
+        "faults_injected": {"by_kind": kinds, "total": len(faults), "events": faults},
+        "recovery_after_replica_kill_s": {
+            "each": recoveries,
+            "max": max(recoveries) if recoveries else None,
+            "all_recovered": len(recoveries) == len(faults),
+        },
+        "bad_inputs": {"by_kind": bad, "tried": probes_sent, "responses_5xx": bad_5xx,
+                       "unanswered": unanswered_probes},
+        "overload": {
+            **_phase_report(overload, overload_books),
+            "shed_503": overload.summary.status_counts.get("503", 0),
+            "p99_admitted_ms": overload_p99,
+            "p99_bound_ms": round(p99_bound_ms, 1),
+            "p99_bounded": overload_p99 is not None and overload_p99 <= p99_bound_ms,
+            "p99_by_10s_window": _p99_by_window(overload.records),
+            "queue_depth_admitted": queue_depth,
+            "recovered": {
+                **_phase_report(recovery, recovery_books),
+                "all_ok": recovery.summary.ok == recovery.summary.sent,
+                "ingress_restarted": ingress_before != ingress_after,
+            },
+        },
+        "capacity": _phase_report(capacity, capacity_books),
+        "chaos": _phase_report(chaos, chaos_books),
+        "accounting": {
+            "requests_lost": lost,
+            "server_requests_delta": server_delta,
+            "client_reached_ingress": reached,
+            "server_matches_client": server_delta == reached,
+            "stats_reconciles": stats_end["requests"] == sum(
+                stats_end["responses_by_status"].values()),
+            "server_by_status": stats_end["responses_by_status"],
+        },
+        "verdict": {
+            "requests_lost": lost,
+            "bad_input_5xx": bad_5xx,
+            "p99_admitted_bounded": overload_p99 is not None and overload_p99 <= p99_bound_ms,
+            "recovered_after_overload": recovery.summary.ok == recovery.summary.sent
+            and ingress_before == ingress_after,
+            "ok": lost == 0 and bad_5xx == 0 and len(recoveries) == len(faults)
+            and server_delta == reached and overload_p99 is not None
+            and overload_p99 <= p99_bound_ms and recovery.summary.ok == recovery.summary.sent,
+        },
+    }
