@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import sys
@@ -66,7 +67,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     from cluster.status import EMULATION_NOTE
 
     try:
-        state, started = up(args.spec, timeout_s=args.timeout, progress=sys.stderr.isatty())
+        # Ray's driver may print notices; keep stdout for our own output (JSON with --json).
+        with contextlib.redirect_stdout(sys.stderr):
+            state, started = up(args.spec, timeout_s=args.timeout, progress=sys.stderr.isatty())
     except ClusterStartError as exc:
         print(f"coe cluster up: error: {exc}", file=sys.stderr)
         return 1

@@ -1,8 +1,7 @@
 """ONE Ray instance + Serve for the reliability layer, and the two apps it drives.
 
-Serve HTTP on 127.0.0.1:18400 (this layer's range is 18400-18449); a private local Ray
-with emulated GPU-class resources, shut down at the end (our own driver only, never
-`ray stop`). Apps (deployed once for the session, stand-in members only):
+They run on the session's one Ray + Serve (tests/conftest.py, emulated GPU-class
+resources, 127.0.0.1 only). Apps (deployed once for the session, stand-in members only):
 
 - `rel` (/rel): tier `fast` = flaky members a, b (2 replicas each, batch 1; a member fails
   an image when the test paints its fail pixel), tier `slow` = member c (1.5 s per
@@ -14,20 +13,11 @@ with emulated GPU-class resources, shut down at the end (our own driver only, ne
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SERVE_HTTP_PORT = 18400
 ADMIN_TOKEN = "rel-test-token-7f3a9c"  # test-only secret; never a real credential
-EMULATED_RESOURCES = {
-    "accelerator_type:T4": 8,
-    "accelerator_type:L4": 8,
-    "accelerator_type:A100-40G": 8,
-}
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
@@ -74,21 +64,9 @@ def healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def serve_base():
-    """A private local Ray and Serve on SERVE_HTTP_PORT; yields the base URL."""
-    import ray
-    from ray import serve
-
-    os.environ.pop("RAY_ADDRESS", None)
-    os.chdir(REPO)  # Ray workers get the driver's cwd on sys.path: tests.fixtures imports
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    ray.init(num_cpus=8, num_gpus=4, resources=EMULATED_RESOURCES, include_dashboard=False,
-             namespace="coe-reliability", logging_level="warning")
-    serve.start(http_options={"host": "127.0.0.1", "port": SERVE_HTTP_PORT})
-    yield f"http://127.0.0.1:{SERVE_HTTP_PORT}"
-    serve.shutdown()
-    ray.shutdown()
+def serve_base(shared_ray_serve):
+    """The session's shared Ray + Serve (tests/conftest.py); yields Serve's base URL."""
+    return shared_ray_serve
 
 
 def _deploy(name: str, config: dict, prefix: str, base: str, token: str | None) -> str:
