@@ -94,33 +94,27 @@ def record_from_usage(
     )
 
 
+SUMMED_MAPS = (
+    "device_seconds_by_member",
+    "device_seconds_by_tier",
+    "device_seconds_by_gpu_class",
+    "usd_by_gpu_class",
+)
+
+
 def merge(records: Iterable[CostRecord]) -> CostRecord:
     """Sum several records key by key (e.g. all predictions of a request or a load test)."""
-    by_member: dict[str, float] = {}
-    by_tier: dict[str, float] = {}
-    by_class: dict[str, float] = {}
-    usd_by_class: dict[str, float] = {}
+    sums: dict[str, dict[str, float]] = {field: {} for field in SUMMED_MAPS}
     cpu = 0.0
     emulated = False
     for record in records:
-        for key, value in record.device_seconds_by_member.items():
-            _add(by_member, key, value)
-        for key, value in record.device_seconds_by_tier.items():
-            _add(by_tier, key, value)
-        for key, value in record.device_seconds_by_gpu_class.items():
-            _add(by_class, key, value)
-        for key, value in record.usd_by_gpu_class.items():
-            _add(usd_by_class, key, value)
+        for field, target in sums.items():
+            for key, value in getattr(record, field).items():
+                _add(target, key, value)
         cpu += record.cpu_seconds
         emulated = emulated or record.emulated
     return CostRecord(
-        device_seconds_by_member=by_member,
-        device_seconds_by_tier=by_tier,
-        device_seconds_by_gpu_class=by_class,
-        usd_by_gpu_class=usd_by_class,
-        usd=sum(usd_by_class.values()),
-        cpu_seconds=cpu,
-        emulated=emulated,
+        **sums, usd=sum(sums["usd_by_gpu_class"].values()), cpu_seconds=cpu, emulated=emulated
     )
 
 
