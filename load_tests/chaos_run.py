@@ -72,23 +72,6 @@ def _status_latency_ms(records, status: int) -> dict[str, float | None]:
             "max_ms": round(max(ms), 1)}
 
 
-def _p99_by_window(records, window_s: float = 10.0) -> list[dict[str, Any]]:
-    """p99 latency of 2xx answers per send-time window: steady, not growing = bounded."""
-    import numpy as np
-
-    ok = [r for r in records if r.ok]
-    if not ok:
-        return []
-    end = max(r.t_send for r in ok)
-    out = []
-    for k in range(int(end // window_s) + 1):
-        ms = [r.latency_s * 1000 for r in ok if k * window_s <= r.t_send < (k + 1) * window_s]
-        if ms:
-            out.append({"from_s": k * window_s, "ok": len(ms),
-                        "p99_ms": round(float(np.percentile(ms, 99)), 1)})
-    return out
-
-
 def _phase_report(result, books: dict) -> dict[str, Any]:
     summary = result.summary
     return {
@@ -181,6 +164,7 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
         run_probes,
     )
     from load_tests.images import load_request_images
+    from load_tests.overload import admitted_p99_bound_ms, p99_bounded, p99_by_window
 
     url = base + "/v1/classify"
     images = load_request_images(limit=options.images)
@@ -237,12 +221,11 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
     lost = sum(b["lost"] for b in phases.values()) + unanswered_probes
     overload_p99 = overload.summary.latency.p99_ms
     queue_depth = limits.max_ongoing_requests + limits.max_queued_requests
-    # An admitted request waits behind at most queue_depth others, served at the rate
-    # the server achieved DURING the overload (the front door shares the CPU here),
-    # plus its own service time (p99 at capacity); x2 slack.
-    admitted_rps = overload.summary.throughput_rps or capacity_rps
-    service_ms = capacity.summary.latency.p99_ms or 0.0
-    p99_bound_ms = 2.0 * (1000.0 * queue_depth / admitted_rps + service_ms)
+    p99_bound_ms = admitted_p99_bound_ms(
+        queue_depth, overload.summary.throughput_rps or capacity_rps,
+        capacity.summary.latency.p99_ms or 0.0)
+    windows = p99_by_window(overload.records, options.overload_seconds)
+    bounded = p99_bounded(overload_p99, windows, p99_bound_ms)
     recoveries = [f["recovery_s"] for f in faults if f.get("recovery_s") is not None]
     kinds: dict[str, int] = {}
     for fault in faults:
@@ -273,8 +256,8 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
             "shed_503": overload.summary.status_counts.get("503", 0),
             "p99_admitted_ms": overload_p99,
             "p99_bound_ms": round(p99_bound_ms, 1),
-            "p99_bounded": overload_p99 is not None and overload_p99 <= p99_bound_ms,
-            "p99_by_10s_window": _p99_by_window(overload.records),
+            "p99_bounded": bounded,
+            "p99_by_10s_window": windows,
             "queue_depth_admitted": queue_depth,
             "recovered": {
                 **_phase_report(recovery, recovery_books),
@@ -296,11 +279,11 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
         "verdict": {
             "requests_lost": lost,
             "bad_input_5xx": bad_5xx,
-            "p99_admitted_bounded": overload_p99 is not None and overload_p99 <= p99_bound_ms,
+            "p99_admitted_bounded": bounded,
             "recovered_after_overload": recovery.summary.ok == recovery.summary.sent
             and ingress_before == ingress_after,
             "ok": lost == 0 and bad_5xx == 0 and len(recoveries) == len(faults)
-            and server_delta == reached and overload_p99 is not None
-            and overload_p99 <= p99_bound_ms and recovery.summary.ok == recovery.summary.sent,
+            and server_delta == reached and bounded
+            and recovery.summary.ok == recovery.summary.sent,
         },
     }
