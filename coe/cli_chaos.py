@@ -74,7 +74,8 @@ def _print_summary(report: dict, out: Path) -> None:
           f"(bound {over['p99_bound_ms']:.0f} ms), 503 p99 {over['latency_503_ms']['p99_ms']} ms")
     windows = ", ".join(f"{w['from_s']:.0f}s: {w['p99_ms']:.0f}" for w in over["p99_by_10s_window"])
     print(f"admitted p99 ms per 10-s window {windows}; bounded={over['p99_bounded']}")
-    print(f"chaos {held['chaos_offered_rps']:.1f} req/s for {held['chaos_seconds']:.0f} s, "
+    print(f"chaos {held['chaos_offered_rps']:.1f} req/s for {held['chaos_seconds']:.0f} s: "
+          f"{report['chaos']['status_counts']}, "
           f"faults {report['faults_injected']['by_kind']}, recovery s {recovery['each']}")
     bad = report["bad_inputs"]
     print(f"bad inputs tried {bad['tried']} ({len(bad['by_kind'])} kinds), "

@@ -72,6 +72,17 @@ def _status_latency_ms(records, status: int) -> dict[str, float | None]:
             "max_ms": round(max(ms), 1)}
 
 
+def _non_2xx_reasons(records) -> dict[str, int]:
+    """What the non-2xx answers said (status + the start of the error), counted: tells a
+    proxy shed ("Request dropped due to backpressure") from the cascade's own 503."""
+    reasons: dict[str, int] = {}
+    for r in records:
+        if r.status is None or not 200 <= r.status < 300:
+            key = f"{r.status or r.outcome}: {(r.error or '')[:60]}"
+            reasons[key] = reasons.get(key, 0) + 1
+    return reasons
+
+
 def _phase_report(result, books: dict) -> dict[str, Any]:
     summary = result.summary
     return {
@@ -82,6 +93,7 @@ def _phase_report(result, books: dict) -> dict[str, Any]:
         "offered_rps": summary.offered_rps,
         "admitted_ok_rps": summary.throughput_rps,
         "status_counts": summary.status_counts,
+        "non_2xx_reasons": _non_2xx_reasons(result.records),
         "latency_ok_ms": summary.latency.model_dump(),
         "accuracy": summary.accuracy,
         "degraded": summary.degraded,
