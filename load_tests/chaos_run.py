@@ -78,7 +78,7 @@ def _non_2xx_reasons(records) -> dict[str, int]:
     reasons: dict[str, int] = {}
     for r in records:
         if r.status is None or not 200 <= r.status < 300:
-            key = f"{r.status or r.outcome}: {(r.error or '')[:60]}"
+            key = f"{r.status or r.outcome}: {(r.error or '').split('(')[0].strip()[:60]}"
             reasons[key] = reasons.get(key, 0) + 1
     return reasons
 
@@ -110,26 +110,37 @@ def _multi_replica_members(config) -> list[tuple[str, int]]:
 
 
 def _killer(targets, kills: int, period_s: float, out: list[dict]) -> threading.Thread:
-    """A thread that kills one replica every `period_s` and times Serve's recovery."""
+    """A thread that kills one replica at each of period_s, 2*period_s, ... (so every kill
+    lands while the chaos load runs) and times Serve's recovery of each in its own thread.
+    """
     from load_tests.chaos import kill_replica, wait_recovered
 
     t0 = time.monotonic()
 
+    def recover(event: dict, deployment: str, replicas: int) -> None:
+        recovered = wait_recovered(APP, deployment, event["actor"], replicas, timeout_s=120)
+        event["recovery_s"] = None if recovered is None else round(recovered, 2)
+
     def run() -> None:
+        waiters = []
         for k in range(kills):
-            time.sleep(period_s)
+            time.sleep(max(0.0, t0 + (k + 1) * period_s - time.monotonic()))
             deployment, replicas = targets[k % len(targets)]
-            at = time.monotonic() - t0
+            event: dict[str, Any] = {"kind": "replica_kill", "deployment": deployment,
+                                     "at_s": round(time.monotonic() - t0, 2)}
+            out.append(event)
             try:
-                killed = kill_replica(APP, deployment, index=k)
+                event["actor"] = kill_replica(APP, deployment, index=k)
             except Exception as exc:  # noqa: BLE001 - reported, not fatal to the run
-                out.append({"kind": "replica_kill", "deployment": deployment,
-                            "error": f"{type(exc).__name__}: {exc}"})
+                event["error"] = f"{type(exc).__name__}: {exc}"
                 continue
-            recovered = wait_recovered(APP, deployment, killed, replicas, timeout_s=120)
-            out.append({"kind": "replica_kill", "deployment": deployment, "actor": killed,
-                        "recovery_s": None if recovered is None else round(recovered, 2),
-                        "at_s": round(at, 2)})
+            event["recovery_s"] = None
+            waiter = threading.Thread(target=recover, args=(event, deployment, replicas),
+                                      name=f"coe-chaos-recovery-{k}", daemon=True)
+            waiter.start()
+            waiters.append(waiter)
+        for waiter in waiters:
+            waiter.join()
 
     thread = threading.Thread(target=run, name="coe-chaos-killer", daemon=True)
     thread.start()
@@ -255,7 +266,10 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
             "chaos_offered_rps": chaos.summary.offered_rps,
             "chaos_seconds": chaos.summary.send_window_s,
         },
-        "faults_injected": {"by_kind": kinds, "total": len(faults), "events": faults},
+        "faults_injected": {
+            "by_kind": kinds, "total": len(faults), "events": faults,
+            "all_during_load": all(f["at_s"] < options.chaos_seconds for f in faults),
+        },
         "recovery_after_replica_kill_s": {
             "each": recoveries,
             "max": max(recoveries) if recoveries else None,
