@@ -3,9 +3,11 @@
 Both serve the same model with the same @serve.batch settings and placement, over HTTP, in
 ONE run on one private local Ray instance; windows alternate (ABC, CBA, ...) so drift hits
 all alike. Reported: p50 latency at concurrency 1 (sequential) and 8, and the ratio
-cascade / plain (goal <= 1.25). A third reference, `twohop` (a plain ingress calling a plain
-batched model deployment), splits the overhead into the extra Serve hop that any two-
-deployment design pays and the cascade's own work. Writes reports/overhead_bench.json.
+cascade / plain (goal <= 1.25). `colocated` is the same cascade with
+`ingress.colocate_first_tier: true` (the member runs inside the ingress replica: no second
+Serve hop). A reference, `twohop` (a plain ingress calling a plain batched model
+deployment), splits the overhead into the extra Serve hop that any two-deployment design
+pays and the cascade's own work. Writes reports/overhead_bench.json.
 
     .venv/bin/python -m load_tests.overhead_bench [--model resnet20] [--rounds 4]
 """
@@ -25,19 +27,20 @@ import numpy as np
 from load_tests.bench_plan import alternating_order, ratio
 
 HTTP_PORT = 18451  # this benchmark's port (the bench range is 18450-18459)
-APPS = ("cascade", "plain", "twohop")
+APPS = ("cascade", "colocated", "plain", "twohop")
 MAX_BATCH_SIZE = 8
 BATCH_WAIT_S = 0.005
 GPU_CLASS = "T4"
 GPU_FRACTION = 0.25
 
 
-def one_member_config(model: str) -> dict:
+def one_member_config(model: str, colocate: bool = False) -> dict:
     """The smallest cascade: one tier, one member, same batching as the plain deployment."""
     member = dict(model=model, max_batch_size=MAX_BATCH_SIZE,
                   batch_wait_timeout_s=BATCH_WAIT_S, gpu_fraction=GPU_FRACTION)
     return {"name": "overhead-one", "tiers": [
-        {"name": "t0", "gpu_class": GPU_CLASS, "members": [member]}]}
+        {"name": "t0", "gpu_class": GPU_CLASS, "members": [member]}],
+        "ingress": {"colocate_first_tier": colocate}}
 
 
 def deploy(model: str) -> dict[str, str]:
@@ -61,6 +64,8 @@ def deploy(model: str) -> dict[str, str]:
     serve.start(http_options={"host": "127.0.0.1", "port": HTTP_PORT})
     serve.run(build_app({"config": one_member_config(model)}), name="overhead-cascade",
               route_prefix="/cascade", blocking=False)
+    serve.run(build_app({"config": one_member_config(model, colocate=True)}),
+              name="overhead-colocated", route_prefix="/colocated", blocking=False)
     plain = PlainModel.options(
         ray_actor_options=ray_actor_options_for(GPU_CLASS, GPU_FRACTION,
                                                 num_cpus=DEFAULT_MEMBER_NUM_CPUS),
@@ -110,6 +115,7 @@ def measure(urls: dict[str, str], concurrency: int, requests: int, rounds: int, 
         round_ratios.append(ratio(pair.get("cascade"), pair.get("plain")))
     return dict(concurrency=concurrency, requests_per_window=requests, rounds=rounds,
                 p50_ms=p50, p95_ms=p95, ratio_p50=ratio(p50["cascade"], p50["plain"]),
+                ratio_p50_colocated_over_plain=ratio(p50["colocated"], p50["plain"]),
                 ratio_p50_twohop_over_plain=ratio(p50["twohop"], p50["plain"]),
                 ratio_p50_cascade_over_twohop=ratio(p50["cascade"], p50["twohop"]),
                 ratio_p50_by_round=round_ratios, failures=failures, first_error=first_error,
@@ -159,25 +165,31 @@ def main(argv: list[str] | None = None) -> int:
         goal_ratio=args.goal,
         meets_goal={k: (m["ratio_p50"] is not None and m["ratio_p50"] <= args.goal)
                     for k, m in modes.items()},
+        meets_goal_colocated={
+            k: (m["ratio_p50_colocated_over_plain"] is not None
+                and m["ratio_p50_colocated_over_plain"] <= args.goal)
+            for k, m in modes.items()},
         modes=modes,
         host=dict(cpus=os.cpu_count(), machine=platform.machine(),
                   python=platform.python_version()),
         wall_seconds=round(time.monotonic() - started, 1),
         load_average_1_5_15_at_end=[round(x, 2) for x in os.getloadavg()],
         note="Latencies are wall-clock over HTTP on this CPU-only machine, client on the "
-        "same 2 cores; the cascade path is proxy -> ingress -> member, plain is proxy -> one "
-        "deployment, twohop is proxy -> plain ingress -> plain batched model.",
+        "same 2 cores; the cascade path is proxy -> ingress -> member, colocated is proxy -> "
+        "ingress with the member inside it, plain is proxy -> one deployment, twohop is "
+        "proxy -> plain ingress -> plain batched model.",
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
     for key, m in modes.items():
-        if m["ratio_p50"] is None:
+        if m["ratio_p50"] is None or m["ratio_p50_colocated_over_plain"] is None:
             print(f"{key}: no ratio; failures {m['failures']}, first errors {m['first_error']}")
             continue
-        print(f"{key}: p50 cascade {m['p50_ms']['cascade']:.2f} ms, plain "
-              f"{m['p50_ms']['plain']:.2f} ms, twohop {m['p50_ms']['twohop']:.2f} ms; ratio "
-              f"{m['ratio_p50']:.3f} (goal <= {args.goal}); "
+        print(f"{key}: p50 cascade {m['p50_ms']['cascade']:.2f} ms, colocated "
+              f"{m['p50_ms']['colocated']:.2f} ms, plain {m['p50_ms']['plain']:.2f} ms, twohop "
+              f"{m['p50_ms']['twohop']:.2f} ms; cascade/plain {m['ratio_p50']:.3f}, "
+              f"colocated/plain {m['ratio_p50_colocated_over_plain']:.3f} (goal <= {args.goal}); "
               f"per round {[None if x is None else round(x, 3) for x in m['ratio_p50_by_round']]}")
     print(f"report: {out}")
     return 0

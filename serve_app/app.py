@@ -66,10 +66,17 @@ def build_app(args: dict):
     config = load_config(parsed)
     catalog = str(resolve_path(parsed.catalog)) if parsed.catalog else None
     gpu_catalog = load_catalog(catalog)
-    handles = {}
+    colocated = config.tiers[0] if config.ingress.colocate_first_tier else None
+    handles, local_members = {}, []
     for tier in config.tiers:
         for member in tier.members:
             name = config.deployment_name(tier, member)
+            if tier is colocated:  # built inside the ingress replica, not deployed
+                local_members.append(dict(
+                    name=name, spec=member.model, tier=tier.name, member=member.member_name,
+                    gpu_class=tier.gpu_class, max_batch_size=member.max_batch_size,
+                    batch_wait_timeout_s=member.batch_wait_timeout_s, catalog=catalog))
+                continue
             options = ray_actor_options_for(
                 tier.gpu_class, member.gpu_fraction, gpu_catalog, num_cpus=parsed.member_num_cpus
             )
@@ -96,12 +103,27 @@ def build_app(args: dict):
         backpressure_config=BackpressureConfig(retry_after_s=config.ingress.retry_after_s),
         # exit thresholds: changed at runtime by `reconfigure`, no restart
         user_config=initial_policies(config),
-        ray_actor_options=ingress_actor_options(
-            pin_to_head=parsed.pin_ingress_to_head, num_cpus=parsed.ingress_num_cpus
+        ray_actor_options=(
+            colocated_ingress_options(colocated, gpu_catalog, parsed) if colocated
+            else ingress_actor_options(
+                pin_to_head=parsed.pin_ingress_to_head, num_cpus=parsed.ingress_num_cpus)
         ),
     )
     digest = digest_from_env(parsed.admin_token_env)  # only the digest leaves the driver
-    return ingress.bind(config.model_dump(mode="json"), handles, catalog, digest)
+    return ingress.bind(config.model_dump(mode="json"), handles, catalog, digest, local_members)
+
+
+def colocated_ingress_options(tier, gpu_catalog, parsed: BuildArgs) -> dict:
+    """Ingress placement when it hosts the first tier: that tier's GPU class, the sum of
+    its members' GPU fractions (whole GPUs above 1) and CPUs for the ingress + members."""
+    import math
+
+    from cluster.placement import ray_actor_options_for
+
+    fraction = sum(m.gpu_fraction for m in tier.members)
+    fraction = fraction if fraction <= 1 else float(math.ceil(fraction))
+    num_cpus = parsed.ingress_num_cpus + parsed.member_num_cpus * len(tier.members)
+    return ray_actor_options_for(tier.gpu_class, fraction, gpu_catalog, num_cpus=num_cpus)
 
 
 def initial_policies(config) -> dict:

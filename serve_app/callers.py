@@ -42,3 +42,15 @@ def handle_caller(handle, method: str = "classify", retries: int = 1) -> MemberC
                 attempt += 1
 
     return call
+
+
+def local_caller(member) -> MemberCaller:
+    """A caller over a member object living in this process (colocated first tier).
+
+    Cancelling the caller cancels the @serve.batch future: a queued image leaves the batch.
+    """
+
+    async def call(image: np.ndarray) -> MemberResult:
+        return await member.classify(image)
+
+    return call

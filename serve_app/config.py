@@ -119,6 +119,12 @@ class IngressConfig(BaseModel):
     member_retries: int = Field(
         default=1, ge=0, le=3, description="re-sends of a member call whose replica died"
     )
+    colocate_first_tier: bool = Field(
+        default=False,
+        description="run the first tier's members inside each ingress replica, placed on "
+        "that tier's GPU class: saves a Serve hop on every request; the first tier's "
+        "`replicas` and queue limits then do not apply (scale with ingress.replicas)",
+    )
 
 
 class CascadeConfig(BaseModel):

@@ -88,29 +88,41 @@ class CascadeIngress:
         member_handles: dict,
         catalog_path: str | None = None,
         admin_token_sha256: str | None = None,
+        local_members: list[dict] | None = None,
     ):
         from cluster.catalog import load_catalog
         from cost_model.record import prices_per_second
-        from serve_app.callers import handle_caller
+        from serve_app.callers import handle_caller, local_caller
         from serve_app.config import parse_cascade
+        from serve_app.member import MemberDeployment
         from serve_app.metrics import CascadeMetrics
         from serve_app.runner import CascadeRunner, build_tier_plans
         from serve_app.stats import StatsAggregator
 
         self.config = parse_cascade(config, check_models=False, catalog=catalog_path)
         self._config_json = self.config.model_dump(mode="json")
+        # colocate_first_tier: the first tier's members live in this process
+        self.local_members = {
+            m["name"]: MemberDeployment.func_or_class(
+                m["spec"], m["tier"], m["member"], m["gpu_class"], m["max_batch_size"],
+                m["batch_wait_timeout_s"], m["catalog"])
+            for m in local_members or []
+        }
         missing = [
             self.config.deployment_name(t, m)
             for t in self.config.tiers
             for m in t.members
             if self.config.deployment_name(t, m) not in member_handles
+            and self.config.deployment_name(t, m) not in self.local_members
         ]
         if missing:
             raise ValueError(f"no deployment handle for members: {', '.join(missing)}")
         catalog = load_catalog(catalog_path)
         retries = self.config.ingress.member_retries
         plans = build_tier_plans(
-            self.config, lambda name: handle_caller(member_handles[name], retries=retries)
+            self.config,
+            lambda name: local_caller(self.local_members[name]) if name in self.local_members
+            else handle_caller(member_handles[name], retries=retries),
         )
         self.runner = CascadeRunner(
             plans,

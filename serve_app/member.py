@@ -1,8 +1,10 @@
 """The member deployment: one model of one tier, batched with @serve.batch.
 
 The same class is deployed once per member (`<tier>-<member>`); the app builder gives each
-copy its tier's placement. Each call carries ONE decoded image (uint8 HWC) so that
-@serve.batch can batch across concurrent requests; the member applies its own preprocess.
+copy its tier's placement. With `ingress.colocate_first_tier` the ingress instead builds the
+undecorated class (`MemberDeployment.func_or_class`) in its own process for tier 0.
+Each call carries ONE decoded image (uint8 HWC) so that @serve.batch can batch across
+concurrent requests; the member applies its own preprocess.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from ray import serve
@@ -76,8 +79,14 @@ class MemberDeployment:
         self._loaded = load_member(spec, device=self.device)
         self._batches = 0  # forward passes run (tests check that cancelled work never ran)
         self._images = 0
-        self._predict_batch.set_max_batch_size(max_batch_size)
-        self._predict_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        # One forward thread per member: torch runs single-threaded, and a member that runs
+        # inside the ingress (colocate_first_tier) must not share the loop's default pool.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"coe-forward-{member}")
+        # A batcher per instance, not `@serve.batch` on the method: that queue belongs to
+        # the class, so two members in one process (colocated tier) would share a batch.
+        self._predict_batch = serve.batch(
+            max_batch_size=max_batch_size, batch_wait_timeout_s=batch_wait_timeout_s
+        )(self._run_batch_of)
 
     async def classify(self, image: np.ndarray) -> MemberResult:
         """Class probabilities for one uint8 HWC image, with its share of the batch's time."""
@@ -99,14 +108,15 @@ class MemberDeployment:
             "assigned_resources": ray.get_runtime_context().get_assigned_resources(),
         }
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
-    async def _predict_batch(self, images: list[np.ndarray]) -> list[MemberResult]:
+    async def _run_batch_of(self, images: list[np.ndarray]) -> list[MemberResult]:
         # The forward pass runs in a worker thread so the replica's event loop keeps
         # accepting calls meanwhile, which is what lets the next batch fill up.
         size = len(images)
         self._batches += 1
         self._images += size
-        probs, seconds = await asyncio.to_thread(self._forward, np.stack(images))
+        loop = asyncio.get_running_loop()
+        probs, seconds = await loop.run_in_executor(self._executor, self._forward,
+                                                    np.stack(images))
         measured = split_batch(seconds, size)
         if self._on_gpu:
             device_seconds, emulated = measured, False

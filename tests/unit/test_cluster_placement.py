@@ -55,3 +55,23 @@ def test_ingress_is_cpu_only_and_pins_only_on_request():
     assert plain["num_gpus"] == 0 and plain["num_cpus"] > 0 and "resources" not in plain
     pinned = ingress_actor_options(pin_to_head=True)
     assert pinned["resources"] == {HEAD_RESOURCE: 0.001}
+
+
+def test_colocated_ingress_takes_the_first_tiers_class_and_gpu_share():
+    from serve_app.app import BuildArgs, colocated_ingress_options
+    from serve_app.config import parse_cascade
+
+    def tier0(fractions):
+        members = [{"model": "resnet20", "name": f"m{i}", "gpu_fraction": f}
+                   for i, f in enumerate(fractions)]
+        raw = {"tiers": [{"name": "t0", "gpu_class": "L4", "members": members}],
+               "ingress": {"colocate_first_tier": True}}
+        return parse_cascade(raw, check_models=False).tiers[0]
+
+    args = BuildArgs(config={}, ingress_num_cpus=0.5, member_num_cpus=0.25)
+    options = colocated_ingress_options(tier0([0.25, 0.5]), load_catalog(), args)
+    assert options["num_gpus"] == pytest.approx(0.75)
+    assert options["num_cpus"] == pytest.approx(1.0)
+    assert list(options["resources"]) == ["accelerator_type:L4"]
+    # more than one GPU in all: whole GPUs, as Ray requires
+    assert colocated_ingress_options(tier0([0.75, 0.5]), load_catalog(), args)["num_gpus"] == 2
