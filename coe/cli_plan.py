@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plan.add_argument("--confidence-levels", type=int, default=10)
     plan.add_argument("--out", default=None, help="write the chosen cascade YAML here")
     plan.add_argument("--name", default=None, help="cascade name (default from --out)")
+    plan.add_argument("--no-colocate-first-tier", action="store_true",
+                      help="deploy the first tier's members as their own deployments instead "
+                      "of inside the ingress")
     plan.add_argument("--report-dir", default=None, help="write summary.json, table.md, PNG")
     plan.add_argument("--json", action="store_true", help="print ONE JSON object")
     plan.add_argument("--no-progress", action="store_true")
@@ -128,7 +131,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     name = args.name or (Path(args.out).name.split(".")[0] if args.out else "planned-cascade")
     class_names = load_split(args.dataset, args.calibration_split).class_names
     config = to_cascade_config(
-        choice.tiers, name=name, class_names=class_names, max_batch_size=args.batch_size
+        choice.tiers, name=name, class_names=class_names, max_batch_size=args.batch_size,
+        colocate_first_tier=not args.no_colocate_first_tier,
     )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -29,13 +29,24 @@ class Placement:
     gpu_fraction: float
 
 
+INGRESS_DEPLOYMENT = "CascadeIngress"
+
+
 def placement_from_cascade(config: Any) -> dict[str, Placement]:
-    """Deployment name -> placement for every member of a serve_app CascadeConfig."""
-    return {
+    """Deployment name -> placement for every member deployment of a serve_app
+    CascadeConfig; with colocate_first_tier the ingress holds the first tier's GPU share."""
+    from serve_app.config import colocated_gpu_share
+
+    colocated = config.tiers[0] if config.ingress.colocate_first_tier else None
+    placement = {
         config.deployment_name(tier, member): Placement(tier.gpu_class, member.gpu_fraction)
-        for tier in config.tiers
+        for tier in config.tiers if tier is not colocated
         for member in tier.members
     }
+    if colocated is not None:
+        placement[INGRESS_DEPLOYMENT] = Placement(colocated.gpu_class,
+                                                  colocated_gpu_share(colocated))
+    return placement
 
 
 def samples_from_status(

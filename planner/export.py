@@ -15,8 +15,13 @@ def to_cascade_config(
     num_classes: int = 10,
     max_batch_size: int = 8,
     check_models: bool = True,
+    colocate_first_tier: bool = True,
 ) -> CascadeConfig:
-    """Last tier gets threshold 0.0: it always answers, whatever the router's policy code."""
+    """Last tier gets threshold 0.0: it always answers, whatever the router's policy code.
+
+    The first tier runs inside the ingress by default (most images exit there, so most
+    requests then make no inter-deployment call; see docs/BENCHMARKS.md section 3).
+    """
     raw_tiers = []
     for index, tier in enumerate(tiers):
         last = index == len(tiers) - 1
@@ -29,7 +34,8 @@ def to_cascade_config(
                 "members": [{"model": m, "max_batch_size": max_batch_size} for m in tier.members],
             }
         )
-    raw = {"name": name, "num_classes": num_classes, "tiers": raw_tiers}
+    raw = {"name": name, "num_classes": num_classes, "tiers": raw_tiers,
+           "ingress": {"colocate_first_tier": colocate_first_tier}}
     if class_names is not None:
         raw["class_names"] = list(class_names)
         raw["num_classes"] = len(class_names)

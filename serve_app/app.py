@@ -24,7 +24,9 @@ class BuildArgs(BaseModel):
     check_models: bool = Field(default=True, description="check member names against the zoo")
     ingress_num_cpus: float = Field(default=0.5, ge=0.0)
     pin_ingress_to_head: bool = Field(
-        default=False, description="needs a `coe cluster up` cluster (coe_head resource)"
+        default=False,
+        description="needs a `coe cluster up` cluster (coe_head resource); ignored with "
+        "colocate_first_tier (the ingress then lives on the first tier's GPU class)",
     )
     member_num_cpus: float = Field(default=0.25, ge=0.0, description="CPUs per member replica")
     admin_token_env: str = Field(
@@ -114,16 +116,14 @@ def build_app(args: dict):
 
 
 def colocated_ingress_options(tier, gpu_catalog, parsed: BuildArgs) -> dict:
-    """Ingress placement when it hosts the first tier: that tier's GPU class, the sum of
-    its members' GPU fractions (whole GPUs above 1) and CPUs for the ingress + members."""
-    import math
-
+    """Ingress placement when it hosts the first tier: that tier's GPU class and GPU share
+    (serve_app.config.colocated_gpu_share) and CPUs for the ingress + members."""
     from cluster.placement import ray_actor_options_for
+    from serve_app.config import colocated_gpu_share
 
-    fraction = sum(m.gpu_fraction for m in tier.members)
-    fraction = fraction if fraction <= 1 else float(math.ceil(fraction))
     num_cpus = parsed.ingress_num_cpus + parsed.member_num_cpus * len(tier.members)
-    return ray_actor_options_for(tier.gpu_class, fraction, gpu_catalog, num_cpus=num_cpus)
+    return ray_actor_options_for(tier.gpu_class, colocated_gpu_share(tier), gpu_catalog,
+                                 num_cpus=num_cpus)
 
 
 def initial_policies(config) -> dict:

@@ -6,6 +6,7 @@ about (pydantic's `loc`), e.g. `tiers.1.members.0.model`.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -125,6 +126,13 @@ class IngressConfig(BaseModel):
         "that tier's GPU class: saves a Serve hop on every request; the first tier's "
         "`replicas` and queue limits then do not apply (scale with ingress.replicas)",
     )
+
+
+def colocated_gpu_share(tier: TierConfig) -> float:
+    """GPU share of an ingress replica that hosts `tier` (colocate_first_tier): its
+    members' fractions summed, rounded up to whole GPUs above one, as Ray requires."""
+    share = sum(m.gpu_fraction for m in tier.members)
+    return share if share <= 1 else float(math.ceil(share))
 
 
 class CascadeConfig(BaseModel):

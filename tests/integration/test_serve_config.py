@@ -25,10 +25,18 @@ def test_serve_config_yaml_builds_every_deployment():
     app = call_user_app_builder_with_args_if_necessary(build_app, app_schema.args)
     ingress = app._bound_deployment
     assert ingress.name == "CascadeIngress"
-    handles = ingress.init_args[1]
+    handles, local_members = ingress.init_args[1], ingress.init_args[4]
     config = load_cascade(REPO / app_schema.args["config"])
-    expected = {f"{t.name}-{m.member_name}": (t, m) for t in config.tiers for m in t.members}
+    assert config.ingress.colocate_first_tier  # the planner's default
+    first, *rest = config.tiers
+    expected = {f"{t.name}-{m.member_name}": (t, m) for t in rest for m in t.members}
     assert sorted(handles) == sorted(expected)
+    # the first tier runs inside the ingress, which takes that tier's class and GPU share
+    assert [m["name"] for m in local_members] == [
+        f"{first.name}-{m.member_name}" for m in first.members]
+    resource = load_catalog().get(first.gpu_class).resource_name
+    assert ingress.ray_actor_options["resources"] == {resource: 0.001}
+    assert ingress.ray_actor_options["num_gpus"] == sum(m.gpu_fraction for m in first.members)
     for name, (tier, member) in expected.items():
         options = handles[name]._bound_deployment.ray_actor_options
         resource = load_catalog().get(tier.gpu_class).resource_name

@@ -125,3 +125,19 @@ def test_placement_from_cascade_uses_deployment_names():
         check_models=False,
     )
     assert placement_from_cascade(config) == {"t0-resnet20": Placement("T4", 0.5)}
+
+
+def test_a_colocated_first_tier_is_billed_to_the_ingress():
+    from serve_app.config import parse_cascade
+
+    config = parse_cascade(
+        {"tiers": [{"name": "t0", "gpu_class": "T4",
+                    "members": [{"model": "resnet20"}, {"model": "cnn_a"}]},
+                   {"name": "t1", "gpu_class": "L4", "members": [{"model": "resnet32"}]}],
+         "ingress": {"colocate_first_tier": True}},
+        check_models=False,
+    )
+    assert placement_from_cascade(config) == {
+        "CascadeIngress": Placement("T4", 0.5),  # two members at the default 0.25
+        "t1-resnet32": Placement("L4", 0.25),
+    }
