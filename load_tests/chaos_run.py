@@ -83,6 +83,21 @@ def _non_2xx_reasons(records) -> dict[str, int]:
     return reasons
 
 
+def _inside_vs_client_p99(records) -> dict[str, float | None]:
+    """p99 of the 2xx answers as the client saw them and as the cascade timed itself: the
+    difference is time spent in the client, the proxy and the ingress queue."""
+    import numpy as np
+
+    ok = [r for r in records if r.ok and r.server_latency_ms is not None]
+    if not ok:
+        return {"client_p99_ms": None, "inside_cascade_p99_ms": None}
+    return {
+        "client_p99_ms": round(float(np.percentile([r.latency_s * 1000 for r in ok], 99)), 1),
+        "inside_cascade_p99_ms": round(
+            float(np.percentile([r.server_latency_ms for r in ok], 99)), 1),
+    }
+
+
 def _phase_report(result, books: dict) -> dict[str, Any]:
     summary = result.summary
     return {
@@ -95,6 +110,7 @@ def _phase_report(result, books: dict) -> dict[str, Any]:
         "status_counts": summary.status_counts,
         "non_2xx_reasons": _non_2xx_reasons(result.records),
         "latency_ok_ms": summary.latency.model_dump(),
+        "p99_client_vs_inside_cascade": _inside_vs_client_p99(result.records),
         "accuracy": summary.accuracy,
         "degraded": summary.degraded,
         "client_accounting": books,

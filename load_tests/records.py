@@ -39,6 +39,9 @@ class RequestRecord(BaseModel):
     exit_tier_index: int | None = None
     cost: RequestCost | None = None
     degraded: bool | None = None
+    server_latency_ms: float | None = Field(
+        default=None, description="time inside the cascade, as the answer reports it"
+    )
     error: str | None = None
 
 

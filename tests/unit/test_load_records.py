@@ -81,3 +81,4 @@ def test_driver_parses_the_real_response_schema():
     assert record["ok"] and record["correct"] and record["predicted"] == 3
     assert (record["exit_tier"], record["exit_tier_index"], record["degraded"]) == ("t1", 1, True)
     assert record["cost"].device_seconds_by_gpu_class == {"T4": 0.003}
+    assert record["server_latency_ms"] == 12.0  # the cascade's own timing, kept per request
