@@ -118,10 +118,13 @@ def _phase_report(result, books: dict) -> dict[str, Any]:
 
 
 def _multi_replica_members(config) -> list[tuple[str, int]]:
-    """(deployment, replicas) of members with >= 2 replicas: a kill leaves a twin."""
+    """(deployment, replicas) of member deployments with >= 2 replicas: a kill leaves a
+    twin. A colocated first tier has no deployments of its own, so it is never a target."""
+    colocated = config.tiers[0] if config.ingress.colocate_first_tier else None
     return [
         (config.deployment_name(tier, member), member.replicas)
-        for tier in config.tiers for member in tier.members if member.replicas >= 2
+        for tier in config.tiers if tier is not colocated
+        for member in tier.members if member.replicas >= 2
     ]
 
 
