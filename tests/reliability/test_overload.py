@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from load_tests.chaos import PROXY_SHED_TEXT, replica_actor_names
+from tests.fixtures.faulty import SLOW_SECONDS
 from tests.reliability.helpers import PNG, png
 
 pytestmark = pytest.mark.timeout(120)
@@ -47,7 +48,13 @@ def test_full_queue_sheds_fast_with_retry_after_and_recovers(rel_url):
         assert response.headers.get("retry-after") == "2"
         assert PROXY_SHED_TEXT in response.text
         assert seconds < 1.0, f"a shed request took {seconds:.2f} s"
-    assert max(t for _, t in admitted) < 15.0  # bounded: at most 8 requests ahead
+    # Bounded by the queue, not by how many were sent: an admitted request waits behind at
+    # most max_ongoing + max_queued = 8 others, and the slow tier finishes at least one per
+    # SLOW_SECONDS even when staggered arrivals make its batches size 1 (seen in CI);
+    # x2 slack for the shared 2-core machine.
+    bound_s = 2 * (4 + 4 + 1) * SLOW_SECONDS
+    waits = sorted(round(t, 2) for _, t in admitted)
+    assert max(waits) < bound_s, waits
     # recovered: a normal request is answered, by the same ingress replica (no restart)
     recovered = httpx.post(rel_url + "/v1/classify", content=png([7, 7]), headers=PNG,
                            timeout=30)
