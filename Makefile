@@ -15,16 +15,18 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo --no-cache
 
 demo: $(STAMP)
 	$(BIN)/coe demo
 
 bench: $(STAMP)
-	$(BIN)/python -m load_tests.overhead_bench
+	$(BIN)/python -m load_tests.experiments.overhead_bench
 
 clean-cluster: $(STAMP)
 	$(BIN)/coe cluster down

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 from cluster import auth, processes
-from cluster.catalog import GPUCatalog, load_catalog
 from cluster.placement import HEAD_RESOURCE
 from cluster.spec import ClusterSpec, load_cluster_spec
 from cluster.state import (
@@ -33,6 +32,7 @@ from cluster.state import (
     save_state,
     state_dir,
 )
+from cost_model.catalog import GPUCatalog, load_catalog
 
 LABEL_PREFIX = "coe-serve"
 NAMESPACE = "coe"

@@ -9,7 +9,7 @@ an emulated cluster. The ingress is CPU-only and may be pinned to the head.
 
 from __future__ import annotations
 
-from cluster.catalog import GPUCatalog, load_catalog
+from cost_model.catalog import GPUCatalog, load_catalog
 
 # Ray's own encoding of `accelerator_type=X` (ray._common.utils.resources_from_ray_options).
 ACCELERATOR_RESOURCE_AMOUNT = 0.001

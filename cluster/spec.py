@@ -13,7 +13,7 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cluster.catalog import GPUCatalog, load_catalog
+from cost_model.catalog import GPUCatalog, load_catalog
 
 DEFAULT_SPEC = Path(__file__).with_name("default_cluster.yaml")
 

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cluster.spec import ClusterSpec
-from coe.paths import cache_root
+from foundation.paths import cache_root
 
 
 class NodePorts(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from coe.paths import REPO_ROOT
+from foundation.paths import REPO_ROOT
 
 DEFAULT_CASCADE = REPO_ROOT / "configs" / "cifar10-coe.yaml"
 DEFAULT_BASELINE = REPO_ROOT / "configs" / "cifar10-single-best.yaml"
@@ -35,7 +35,7 @@ def _common(parser: argparse.ArgumentParser, out: str) -> None:
 
 
 def _register_compare(commands: argparse._SubParsersAction) -> None:
-    from load_tests.compare import CompareOptions
+    from load_tests.experiments.compare import CompareOptions
 
     d = CompareOptions.model_fields
     p = commands.add_parser(
@@ -47,7 +47,7 @@ def _register_compare(commands: argparse._SubParsersAction) -> None:
     _common(p, "reports/compare")
     p.add_argument("--cluster", default=None,
                    help="cluster spec YAML (default: cluster/default_cluster.yaml; reused if "
-                   "up). For an isolated run: load_tests/bench_cluster.yaml")
+                   "up). For an isolated run: load_tests/experiments/bench_cluster.yaml")
     p.add_argument("--slo-p99-ms", type=float, default=d["slo_p99_ms"].default,
                    help="p99 latency SLO of the rate search (default: %(default)s)")
     p.add_argument("--rate", type=float, default=d["rate"].default,
@@ -78,7 +78,7 @@ def _ladder(text: str) -> tuple[float, float, float]:
 
 
 def run_compare_command(args: argparse.Namespace) -> int:
-    from load_tests.compare import CompareOptions, render_table, run_compare
+    from load_tests.experiments.compare import CompareOptions, render_table, run_compare
 
     start, factor, top = _ladder(args.ladder)
     options = CompareOptions(
@@ -119,7 +119,7 @@ def _register_hetero(commands: argparse._SubParsersAction) -> None:
 
 
 def run_hetero_command(args: argparse.Namespace) -> int:
-    from load_tests.hetero import HeteroOptions, render_markdown, run_hetero
+    from load_tests.experiments.hetero import HeteroOptions, render_markdown, run_hetero
 
     try:
         loads = [float(x) for x in args.loads.split(",") if x.strip()]

@@ -1,7 +1,7 @@
 """`coe chaos`: one command that shows coe-serve keeps its promises under faults.
 
 Starts a private local Ray + Serve on 127.0.0.1 (stopped again at the end), deploys
-load_tests/chaos_cascade.yaml and runs: bad inputs by kind, capacity, 3x overload for
+load_tests/chaos/chaos_cascade.yaml and runs: bad inputs by kind, capacity, 3x overload for
 30 s, recovery, and replica kills (Ray actor API) under load. Writes one JSON report with
 load held, faults injected, bad inputs and their statuses, requests lost (must be 0),
 5xx answers to bad input (must be 0) and the recovery time after each replica kill.
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, default=None,
-                        help="cascade YAML (default: load_tests/chaos_cascade.yaml)")
+                        help="cascade YAML (default: load_tests/chaos/chaos_cascade.yaml)")
     parser.add_argument("--port", type=int, default=18420,
                         help="Serve HTTP port on 127.0.0.1 (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=None,
@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_chaos_command(args: argparse.Namespace) -> int:
-    from load_tests.chaos_run import DEFAULT_CONFIG, ChaosOptions, run_chaos
+    from load_tests.chaos.run import DEFAULT_CONFIG, ChaosOptions, run_chaos
 
     if args.kills < 1 or args.overload_seconds <= 0 or args.chaos_seconds <= 0:
         raise ValueError("--kills must be >= 1 and durations > 0")

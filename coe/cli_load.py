@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from load_tests.schedules import SCHEDULE_HELP
+    from load_tests.client.schedules import SCHEDULE_HELP
 
     parser = subparsers.add_parser(
         "load",
@@ -62,8 +62,8 @@ def _sampler(args: argparse.Namespace):
                          "replicas for the provisioned cost)")
     import ray
 
-    from cost_model.replica_sampler import ServeReplicaSampler, placement_from_cascade
-    from serve_app.config import load_cascade
+    from cascade.config import load_cascade
+    from load_tests.client.replica_sampler import ServeReplicaSampler, placement_from_cascade
 
     config = load_cascade(args.cascade, check_models=False, catalog=args.catalog)
     ray.init(address=args.ray_address, logging_level="ERROR", log_to_driver=False)
@@ -72,10 +72,10 @@ def _sampler(args: argparse.Namespace):
 
 def run_load_command(args: argparse.Namespace) -> int:
     from cost_model.prices import PriceTable
-    from load_tests.generator import run_load
-    from load_tests.images import load_request_images
-    from load_tests.report import write_report
-    from load_tests.schedules import parse_schedule
+    from load_tests.client.generator import run_load
+    from load_tests.client.images import load_request_images
+    from load_tests.client.report import write_report
+    from load_tests.client.schedules import parse_schedule
 
     if args.max_requests < 1:
         raise ValueError(f"--max-requests must be >= 1, got {args.max_requests}")

@@ -91,13 +91,13 @@ def _costs(args, pool: list[str], classes: list[str]):
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from cluster.catalog import load_catalog
+    from cascade.config import dump_cascade
+    from cost_model.catalog import load_catalog
     from planner.export import to_cascade_config
     from planner.plan import Objective, PredSet, choose, evaluate
     from planner.predictions import pool_probs
     from planner.report import markdown, plot_frontier, summary
     from planner.search import SearchSpace
-    from serve_app.config import dump_cascade
     from zoo.datasets import load_split, validate
 
     validate(args.dataset, args.calibration_split)

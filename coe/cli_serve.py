@@ -67,8 +67,8 @@ def local_emulation_resources(config, catalog_path: str | None = None) -> dict:
     import math
     import os
 
-    from cluster.catalog import load_catalog
     from cluster.placement import DEFAULT_INGRESS_NUM_CPUS, DEFAULT_MEMBER_NUM_CPUS
+    from cost_model.catalog import load_catalog
 
     catalog = load_catalog(catalog_path)
     members = [m for t in config.tiers for m in t.members]

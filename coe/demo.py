@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from coe.paths import REPO_ROOT
+from foundation.paths import REPO_ROOT
 
 DEFAULT_CASCADE = REPO_ROOT / "configs" / "cifar10-coe.yaml"
 DEFAULT_BASELINE = REPO_ROOT / "configs" / "cifar10-single-best.yaml"
@@ -35,7 +35,7 @@ class DemoOptions(BaseModel):
 
 def ensure_small_models(config_paths: list[str]) -> list[str]:
     """Train (once, cached) every project-trained model the configs use; return those trained."""
-    from serve_app.config import load_cascade
+    from cascade.config import load_cascade
     from zoo.small_cnns import SMALL_CNNS
     from zoo.train import read_record, train_and_cache
 
@@ -56,9 +56,9 @@ def ensure_small_models(config_paths: list[str]) -> list[str]:
 def run_demo(options: DemoOptions) -> dict:
     """Run the demo and return its JSON report (also written under `options.out`)."""
     from cluster import local
-    from load_tests.generator import run_load
-    from load_tests.images import load_request_images
-    from load_tests.schedules import closed
+    from load_tests.client.generator import run_load
+    from load_tests.client.images import load_request_images
+    from load_tests.client.schedules import closed
     from serve_app.deploy import AppSpec, config_path, deploy_apps
 
     started = time.monotonic()

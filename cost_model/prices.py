@@ -1,6 +1,6 @@
 """Price lookups on top of the GPU catalog: on-demand or spot, with per-deployment overrides.
 
-The catalog (cluster/catalog.py) is the single source of list prices; this module only
+The catalog (cost_model/catalog.py) is the single source of list prices; this module only
 chooses which of its prices applies and lets a user override it for one deployment (a
 reserved-instance rate, an internal chargeback price). Every price carries its source and
 date so reports can say where a dollar figure came from.
@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cluster.catalog import GPUCatalog, load_catalog
+from cost_model.catalog import GPUCatalog, load_catalog
 
 PricingKind = Literal["on-demand", "spot"]
 
@@ -92,6 +92,3 @@ class PriceTable:
     def usd(self, device_seconds: float, gpu_class: str, deployment: str | None = None) -> float:
         """Dollars for `device_seconds` of one GPU of the class."""
         return device_seconds * self.price(gpu_class, deployment).usd_per_second
-
-    def relative_throughput(self, gpu_class: str) -> float:
-        return self.catalog.get(gpu_class).relative_throughput

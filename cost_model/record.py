@@ -124,7 +124,3 @@ def usd_per_1k(total_usd: float, predictions: int) -> float | None:
         return None
     return total_usd / predictions * 1000.0
 
-
-def prices_per_second(catalog) -> dict[str, float]:
-    """GPU class -> $ per device-second, from a `cluster.catalog.GPUCatalog`."""
-    return {name: gpu.price_per_second_usd for name, gpu in catalog.classes.items()}

@@ -12,13 +12,9 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cost_model.device_time import EMULATION_NOTE
 from cost_model.prices import PriceTable
 from cost_model.provisioned import ProvisionedCost
-
-EMULATION_NOTE = (
-    "EMULATED: no GPU on this machine; device-seconds are CPU seconds scaled by each GPU "
-    "class's relative_throughput from the catalog, so every $ figure here is an emulation."
-)
 
 
 class RequestCost(BaseModel):

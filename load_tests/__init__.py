@@ -1,0 +1,1 @@
+"""Load generation, benchmarks and chaos runs against a deployed cascade (see subpackages)."""

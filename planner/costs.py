@@ -1,8 +1,9 @@
 """Per-image cost of each pool member on each GPU class: the one table the planner prices with.
 
 Built from a profile (planner.profile): measured device time on a real GPU class when the
-profile has it, else CPU time emulated as CPU seconds / the class's relative throughput.
-Kept separate from the simulator so that synthetic tests can hand it exact numbers.
+profile has it, else CPU time emulated by `cost_model.device_time.DeviceClock`, the same
+conversion the live members bill with. Kept separate from the simulator so that synthetic
+tests can hand it exact numbers.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from cluster.catalog import GPUCatalog, load_catalog
+from cost_model.device_time import DeviceClock
 
 DEFAULT_TIERS_GPU = ("T4", "L4", "A100-40GB")
 
@@ -51,24 +52,22 @@ def gpu_for_tier(tiers_gpu: Sequence[str], index: int) -> str:
     return tiers_gpu[min(index, len(tiers_gpu) - 1)]
 
 
-def usd_per_device_ms(
-    classes: Sequence[str], catalog: GPUCatalog | None = None
-) -> dict[str, float]:
-    catalog = catalog or load_catalog()
-    return {name: catalog.get(name).price_per_second_usd / 1000.0 for name in classes}
+def usd_per_device_ms(classes: Sequence[str], clock: DeviceClock) -> dict[str, float]:
+    """$ per device-millisecond of each class, from the clock's price table."""
+    return {name: clock.usd_per_second(name) / 1000.0 for name in classes}
 
 
 def cost_table_from_cpu_ms(
     cpu_ms: Mapping[str, float],
     classes: Sequence[str],
     mflops: Mapping[str, float] | None = None,
-    catalog: GPUCatalog | None = None,
+    clock: DeviceClock | None = None,
 ) -> CostTable:
-    """Emulated costs: CPU ms per image / the class's relative throughput (T4 = 1.0)."""
-    catalog = catalog or load_catalog()
+    """Emulated costs of members timed on this CPU (ms per image), on each class."""
+    clock = clock or DeviceClock()
     device_ms = {
-        (member, gpu): ms / catalog.get(gpu).relative_throughput
+        (member, gpu): clock.device_seconds(ms, gpu, emulated=True)
         for member, ms in cpu_ms.items()
         for gpu in classes
     }
-    return CostTable(device_ms, usd_per_device_ms(classes, catalog), dict(mflops or {}), True)
+    return CostTable(device_ms, usd_per_device_ms(classes, clock), dict(mflops or {}), True)

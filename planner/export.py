@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cascade.config import CascadeConfig, parse_cascade
 from planner.simulate import TierSpec
-from serve_app.config import CascadeConfig, parse_cascade
 
 
 def to_cascade_config(

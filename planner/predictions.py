@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coe.paths import cache_root
+from foundation.paths import cache_root
 
 
 def cache_path(model: str, weights_sha: str, dataset: str, split: str) -> Path:

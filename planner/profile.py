@@ -1,7 +1,7 @@
 """How long each member takes per image: measured here (CPU) or supplied from real GPUs.
 
 Why: the planner prices cascades per image. On this CPU-only machine the device time of a GPU
-class is emulated as CPU seconds / relative_throughput (see cluster/gpu_catalog.yaml); users
+class is emulated by cost_model.device_time (the members bill the same way); users
 with real hardware pass `--profile FILE` with per-member, per-GPU-class seconds instead.
 Timing matches the serving replicas (one torch thread) and wraps only the forward pass,
 as the live cost records do. Profiles are cached by model, weights sha and host.
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cluster.catalog import GPUCatalog, load_catalog
-from coe.paths import cache_root
+from cost_model.device_time import EMULATION_NOTE, DeviceClock
+from foundation.paths import cache_root
 from planner.costs import CostTable, usd_per_device_ms
 
 BATCH_SIZES = (1, 8, 32)
@@ -136,8 +136,7 @@ def profile_pool(specs: Iterable[str], progress: bool = True, **kwargs) -> Profi
         members[spec] = profile_member(spec, **kwargs)
     return ProfileFile(
         members=members,
-        note="cpu_seconds_per_image measured on this host with 1 torch thread; "
-        "GPU classes are emulated as cpu seconds / relative_throughput",
+        note="cpu_seconds_per_image measured on this host with 1 torch thread. " + EMULATION_NOTE,
     )
 
 
@@ -157,10 +156,10 @@ def cost_table(
     classes: Sequence[str],
     batch_size: int = 8,
     measured: ProfileFile | None = None,
-    catalog: GPUCatalog | None = None,
+    clock: DeviceClock | None = None,
 ) -> CostTable:
     """device-ms per (member, class): measured on that class if known, else emulated from CPU."""
-    catalog = catalog or load_catalog()
+    clock = clock or DeviceClock()
     device_ms: dict[tuple[str, str], float] = {}
     mflops: dict[str, float] = {}
     emulated = False
@@ -174,8 +173,8 @@ def cost_table(
             if real is not None and gpu in real.device_seconds_per_image:
                 seconds = _at_batch(real.device_seconds_per_image[gpu], batch_size)
             elif member.cpu_seconds_per_image:
-                relative = catalog.get(gpu).relative_throughput
-                seconds = _at_batch(member.cpu_seconds_per_image, batch_size) / relative
+                cpu_seconds = _at_batch(member.cpu_seconds_per_image, batch_size)
+                seconds = clock.device_seconds(cpu_seconds, gpu, emulated=True)
                 emulated = True
             else:
                 raise ValueError(
@@ -183,4 +182,4 @@ def cost_table(
                     "and no CPU timing to emulate it from"
                 )
             device_ms[(name, gpu)] = seconds * 1000.0
-    return CostTable(device_ms, usd_per_device_ms(classes, catalog), mflops, emulated)
+    return CostTable(device_ms, usd_per_device_ms(classes, clock), mflops, emulated)

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cost_model.device_time import emulation_note
 from planner.frontier import frontier
 from planner.plan import Choice, Evaluation, Objective, equal_accuracy_comparison
 from planner.simulate import SimResult
-
-EMULATION_NOTE = (
-    "emulated GPU classes: device time = CPU seconds (1 torch thread) / relative_throughput "
-    "from cluster/gpu_catalog.yaml; dollars = device time x the class's on-demand price"
-)
 
 
 def _figures(sim: SimResult | None) -> dict | None:
@@ -39,7 +35,7 @@ def summary(
     chosen = test.chosen
     return {
         "emulated_gpu_classes": emulated,
-        "note": EMULATION_NOTE if emulated else "device times measured on real GPU classes",
+        "note": emulation_note(emulated),
         **extra,
         "objective": objective.name,
         "budget_device_ms": objective.budget_ms,

@@ -4,7 +4,7 @@ Why vectorised: a pool of 8 gives 92 possible tiers (1-3 members), ~10^5-10^7 or
 cascades of up to 3 tiers once thresholds are counted. Each tier's decisions do not depend on
 what ran before it (the router applies it to the undecided subset image by image), so every
 (tier, threshold) is decided ONCE on the whole calibration split with
-`serve_app.policies.decide_tier`; a cascade's accuracy is then a sum of masked counts, done as
+`cascade.policies.decide_tier`; a cascade's accuracy is then a sum of masked counts, done as
 matrix products, and its cost is additive over tiers weighted by the fraction that reaches
 each tier. Only Pareto-optimal cascades (accuracy vs device-ms, and vs dollars) are kept.
 The chosen cascade is re-run through `planner.simulate` to confirm the numbers.
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from cascade.policies import ExitPolicyName, decide_tier
 from planner.costs import CostTable, gpu_for_tier
 from planner.frontier import pareto_mask
 from planner.simulate import TierSpec
-from serve_app.policies import ExitPolicyName, decide_tier
 
 FAMILY_COMBINE = {"agreement": "vote", "confidence": "mean"}
 

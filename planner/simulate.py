@@ -1,6 +1,6 @@
 """Replay a cascade offline on cached member probabilities, exactly as the router runs it.
 
-Tier by tier, the still-undecided images go through `serve_app.policies.decide_tier` (the
+Tier by tier, the still-undecided images go through `cascade.policies.decide_tier` (the
 function the live router calls); every member of a tier is paid for every image that reaches
 the tier; the last tier always answers. The result is what the server will do on those images.
 """
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cascade.config import CascadeConfig
+from cascade.policies import CombineName, ExitPolicyName, decide_tier
 from planner.costs import CostTable
-from serve_app.config import CascadeConfig
-from serve_app.policies import CombineName, ExitPolicyName, decide_tier
 
 
 @dataclass(frozen=True)

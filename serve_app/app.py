@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coe.paths import REPO_ROOT
+from foundation.paths import REPO_ROOT
 
 
 class BuildArgs(BaseModel):
@@ -46,7 +46,7 @@ def resolve_path(path: str) -> Path:
 
 def load_config(args: BuildArgs):
     """The validated CascadeConfig named (or given inline) by the build args."""
-    from serve_app.config import load_cascade, parse_cascade
+    from cascade.config import load_cascade, parse_cascade
 
     catalog = str(resolve_path(args.catalog)) if args.catalog else None
     if isinstance(args.config, dict):
@@ -58,8 +58,8 @@ def build_app(args: dict):
     """Validate `args` (see BuildArgs) and return the bound cascade application."""
     from ray.serve.config import BackpressureConfig
 
-    from cluster.catalog import load_catalog
     from cluster.placement import ingress_actor_options, ray_actor_options_for
+    from cost_model.catalog import load_catalog
     from serve_app.admin import digest_from_env
     from serve_app.ingress import CascadeIngress
     from serve_app.member import MemberDeployment
@@ -117,9 +117,9 @@ def build_app(args: dict):
 
 def colocated_ingress_options(tier, gpu_catalog, parsed: BuildArgs) -> dict:
     """Ingress placement when it hosts the first tier: that tier's GPU class and GPU share
-    (serve_app.config.colocated_gpu_share) and CPUs for the ingress + members."""
+    (cascade.config.colocated_gpu_share) and CPUs for the ingress + members."""
+    from cascade.config import colocated_gpu_share
     from cluster.placement import ray_actor_options_for
-    from serve_app.config import colocated_gpu_share
 
     num_cpus = parsed.ingress_num_cpus + parsed.member_num_cpus * len(tier.members)
     return ray_actor_options_for(tier.gpu_class, colocated_gpu_share(tier), gpu_catalog,

@@ -90,10 +90,10 @@ class CascadeIngress:
         admin_token_sha256: str | None = None,
         local_members: list[dict] | None = None,
     ):
-        from cluster.catalog import load_catalog
-        from cost_model.record import prices_per_second
+        from cascade.config import parse_cascade
+        from cost_model.catalog import load_catalog
+        from cost_model.device_time import DeviceClock
         from serve_app.callers import handle_caller, local_caller
-        from serve_app.config import parse_cascade
         from serve_app.member import MemberDeployment
         from serve_app.metrics import CascadeMetrics
         from serve_app.runner import CascadeRunner, build_tier_plans
@@ -127,7 +127,7 @@ class CascadeIngress:
         self.runner = CascadeRunner(
             plans,
             num_classes=self.config.num_classes,
-            price_per_second=prices_per_second(catalog),
+            price_per_second=DeviceClock(catalog).usd_per_second_by_class(),
             member_timeout_s=self.config.ingress.member_timeout_s,
         )
         self.limits = self.config.ingress

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from ray import serve
 
-from cost_model.attribution import emulated_device_seconds, split_batch
+from cost_model.device_time import DeviceClock, split_batch
 from serve_app.member_result import MemberResult
 
 CPU_NICE_ENV = "COE_MEMBER_NICE"
@@ -64,8 +64,8 @@ class MemberDeployment:
     ) -> None:
         import torch
 
-        from cluster.catalog import load_catalog
         from cluster.placement import device_for_replica
+        from cost_model.catalog import load_catalog
         from zoo.registry import load_member
 
         torch.set_num_threads(1)
@@ -75,7 +75,7 @@ class MemberDeployment:
         self.gpu_class = gpu_class
         self.device = device_for_replica()
         self._on_gpu = self.device.startswith("cuda")
-        self._catalog = load_catalog(catalog_path)
+        self._clock = DeviceClock(load_catalog(catalog_path))
         self._loaded = load_member(spec, device=self.device)
         self._batches = 0  # forward passes run (tests check that cancelled work never ran)
         self._images = 0
@@ -118,11 +118,8 @@ class MemberDeployment:
         probs, seconds = await loop.run_in_executor(self._executor, self._forward,
                                                     np.stack(images))
         measured = split_batch(seconds, size)
-        if self._on_gpu:
-            device_seconds, emulated = measured, False
-        else:
-            device_seconds = emulated_device_seconds(measured, self.gpu_class, self._catalog)
-            emulated = True
+        emulated = not self._on_gpu
+        device_seconds = self._clock.device_seconds(measured, self.gpu_class, emulated=emulated)
         return [
             MemberResult(
                 probs=probs[i],

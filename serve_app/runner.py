@@ -2,7 +2,7 @@
 
 A member caller is any `async (image_uint8_hwc) -> MemberResult`. The ingress wires Ray
 deployment handles into it; unit tests pass fakes. The exit decision itself is always
-`serve_app.policies.decide_tier` (the function the planner uses too), so the server does
+`cascade.policies.decide_tier` (the function the planner uses too), so the server does
 what the plan predicted.
 """
 
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cascade.policies import decide_tier, outcome_decided
 from cost_model.record import CostRecord, MemberUsage, record_from_usage
 from serve_app.member_result import MemberResult
-from serve_app.policies import decide_tier, outcome_decided
 
 MemberCaller = Callable[[np.ndarray], Awaitable[MemberResult]]
 

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cascade.config import ExitPolicyConfig
 from cost_model.record import CostRecord
-from serve_app.config import ExitPolicyConfig
 
 __all__ = [
     "ClassifyRequest",

@@ -10,14 +10,10 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from cost_model.device_time import emulation_note
 from cost_model.record import usd_per_1k
 from serve_app.runner import ImageOutcome
 from serve_app.schemas import LatencySummary, StatsResponse, TierStats
-
-EMULATION_NOTE = (
-    "device-seconds on CPU are EMULATED: measured CPU seconds / the GPU class's "
-    "relative_throughput from the catalog; dollars = device-seconds x catalog price"
-)
 
 
 class LatencyRing:
@@ -125,5 +121,5 @@ class StatsAggregator:
             usd_per_1k_predictions=usd_per_1k(total_usd, self._images),
             latency_ms=LatencySummary(count=len(self._latency), p50_ms=p50, p95_ms=p95, p99_ms=p99),
             emulated=self._emulated,
-            note=EMULATION_NOTE if self._emulated else "device-seconds measured on GPUs",
+            note=emulation_note(self._emulated),
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from coe.paths import cache_root, require_asset
+from foundation.paths import cache_root, require_asset
 
 CIFAR10_CLASSES = (
     "airplane",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from coe.paths import cache_root
+from foundation.paths import cache_root
 
 
 class EvalResult(BaseModel):

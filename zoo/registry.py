@@ -165,7 +165,7 @@ def _resnet(depth: int, pretrained: bool) -> nn.Module:
 
 
 def _resnet_available(depth: int) -> bool:
-    from coe.paths import AssetNotFoundError
+    from foundation.paths import AssetNotFoundError
     from zoo.resnet_cifar import checkpoint_path
 
     try:
@@ -176,7 +176,7 @@ def _resnet_available(depth: int) -> bool:
 
 
 def _small_cnn_weights(name: str) -> Path:
-    from coe.paths import cache_root
+    from foundation.paths import cache_root
 
     return cache_root() / "zoo" / f"{name}.pt"
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coe.paths import AssetNotFoundError, assets_root
+from foundation.paths import AssetNotFoundError, assets_root
 
 DEPTHS = (20, 32, 44, 56)
 CHECKPOINT_DIR = Path("models") / "resnet-cifar10"

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, Field
 from torch import nn
 
-from coe.paths import cache_root
+from foundation.paths import cache_root
 from zoo.hashing import state_sha256
 
 #: Epochs per model, tuned so the three together train in about 5 minutes on 2 cores.

@@ -79,10 +79,10 @@ def test_classify_real_jpegs_with_the_cli(deployed):
 
 @pytest.mark.timeout(900)
 def test_server_matches_offline_simulation_on_1000_images(deployed):
-    from load_tests.images import load_request_images
+    from cascade.config import load_cascade
+    from load_tests.client.images import load_request_images
     from planner.costs import cost_table_from_cpu_ms
     from planner.simulate import simulate, tiers_from_config
-    from serve_app.config import load_cascade
     from serve_app.decode import decode_image
     from zoo.registry import load_member
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from load_tests.generator import run_load
-from load_tests.images import RequestImage
-from load_tests.schedules import closed, poisson, step
+from load_tests.client.generator import run_load
+from load_tests.client.images import RequestImage
+from load_tests.client.schedules import closed, poisson, step
 
 REPO = Path(__file__).resolve().parents[2]
 PORTS = range(18300, 18350)

@@ -9,9 +9,9 @@ import yaml
 from ray.serve._private.api import call_user_app_builder_with_args_if_necessary
 from ray.serve.schema import ServeDeploySchema
 
-from cluster.catalog import load_catalog
+from cascade.config import load_cascade
+from cost_model.catalog import load_catalog
 from serve_app.app import build_app
-from serve_app.config import load_cascade
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from load_tests.chaos import client_accounting
-from load_tests.generator import run_load
-from load_tests.images import RequestImage
-from load_tests.schedules import parse_schedule
+from load_tests.chaos.faults import client_accounting
+from load_tests.client.generator import run_load
+from load_tests.client.images import RequestImage
+from load_tests.client.schedules import parse_schedule
 from tests.reliability.helpers import png
 
 pytestmark = pytest.mark.timeout(120)

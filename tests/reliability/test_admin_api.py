@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from load_tests.chaos import replica_actor_names
+from load_tests.chaos.faults import replica_actor_names
 from tests.reliability.conftest import ADMIN_TOKEN
 from tests.reliability.helpers import PNG, png
 

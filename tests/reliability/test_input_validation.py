@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from load_tests.chaos import probe_catalogue, run_probes
+from load_tests.chaos.faults import probe_catalogue, run_probes
 from serve_app.decode import InputError, decode_image
 from tests.reliability.conftest import REL_CONFIG
 

@@ -10,10 +10,10 @@ import time
 import httpx
 import pytest
 
-from load_tests.chaos import client_accounting, kill_replica, wait_recovered
-from load_tests.generator import run_load
-from load_tests.images import RequestImage
-from load_tests.schedules import parse_schedule
+from load_tests.chaos.faults import client_accounting, kill_replica, wait_recovered
+from load_tests.client.generator import run_load
+from load_tests.client.images import RequestImage
+from load_tests.client.schedules import parse_schedule
 from tests.reliability.helpers import PNG, png
 
 pytestmark = pytest.mark.timeout(180)

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from load_tests.chaos import PROXY_SHED_TEXT, replica_actor_names
+from load_tests.chaos.faults import PROXY_SHED_TEXT, replica_actor_names
 from tests.fixtures.faulty import SLOW_SECONDS
 from tests.reliability.helpers import PNG, png
 

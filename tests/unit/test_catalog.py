@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from cluster.catalog import GPUCatalog, load_catalog
+from cost_model.catalog import GPUCatalog, load_catalog
 
 REQUIRED_CLASSES = {"T4", "L4", "A10G", "A100-40GB", "A100-80GB", "H100"}
 

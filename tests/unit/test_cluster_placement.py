@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.catalog import load_catalog
 from cluster.placement import (
     HEAD_RESOURCE,
     accelerator_resource,
     ingress_actor_options,
     ray_actor_options_for,
 )
+from cost_model.catalog import load_catalog
 
 CATALOG = load_catalog()
 
@@ -58,8 +58,8 @@ def test_ingress_is_cpu_only_and_pins_only_on_request():
 
 
 def test_colocated_ingress_takes_the_first_tiers_class_and_gpu_share():
+    from cascade.config import parse_cascade
     from serve_app.app import BuildArgs, colocated_ingress_options
-    from serve_app.config import parse_cascade
 
     def tier0(fractions):
         members = [{"model": "resnet20", "name": f"m{i}", "gpu_fraction": f}

@@ -7,8 +7,8 @@ import copy
 import pytest
 import yaml
 
-from cluster.catalog import load_catalog
 from cluster.spec import DEFAULT_SPEC, ClusterSpecError, load_cluster_spec, parse_cluster_spec
+from cost_model.catalog import load_catalog
 
 BASE = {
     "name": "unit",

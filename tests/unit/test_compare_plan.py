@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from load_tests.bench_plan import (
+from load_tests.experiments.bench_plan import (
     RateSearch,
     StepOutcome,
     alternating_order,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cost_model.provisioned import ProvisionedCost
-from load_tests.compare import merge_provisioned, ratio_rows, render_table, rotated
-from load_tests.hetero import measured_exit_distribution
+from load_tests.experiments.compare import merge_provisioned, ratio_rows, render_table, rotated
+from load_tests.experiments.hetero import measured_exit_distribution
 
 
 def _prov(usd, seconds):

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from load_tests.sizing import (
+from load_tests.experiments.sizing import (
     reach_fractions,
     replica_capacity_rps,
     replicas_needed,

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from serve_app.config import dump_cascade, load_cascade, parse_cascade
+from cascade.config import dump_cascade, load_cascade, parse_cascade
 
 REPO = Path(__file__).resolve().parents[2]
 

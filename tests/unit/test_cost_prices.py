@@ -4,7 +4,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from cluster.catalog import load_catalog
+from cost_model.catalog import load_catalog
 from cost_model.prices import PriceOverride, PriceTable
 
 GOOD_CLASS = {

@@ -6,7 +6,7 @@ import pytest
 
 from cost_model.prices import PriceTable
 from cost_model.provisioned import ReplicaSample, provisioned_cost
-from cost_model.replica_sampler import (
+from load_tests.client.replica_sampler import (
     Placement,
     ServeReplicaSampler,
     placement_from_cascade,
@@ -117,7 +117,7 @@ def test_sampler_thread_samples_at_start_and_stop_and_survives_errors():
 
 
 def test_placement_from_cascade_uses_deployment_names():
-    from serve_app.config import parse_cascade
+    from cascade.config import parse_cascade
 
     config = parse_cascade(
         {"tiers": [{"name": "t0", "gpu_class": "T4",
@@ -128,7 +128,7 @@ def test_placement_from_cascade_uses_deployment_names():
 
 
 def test_a_colocated_first_tier_is_billed_to_the_ingress():
-    from serve_app.config import parse_cascade
+    from cascade.config import parse_cascade
 
     config = parse_cascade(
         {"tiers": [{"name": "t0", "gpu_class": "T4",

@@ -2,12 +2,12 @@
 
 import pytest
 
-from cluster.catalog import load_catalog
+from cost_model.catalog import load_catalog
+from cost_model.device_time import DeviceClock
 from cost_model.record import (
     CostRecord,
     MemberUsage,
     merge,
-    prices_per_second,
     record_from_usage,
     usd_per_1k,
 )
@@ -74,7 +74,7 @@ def test_usd_per_thousand_predictions():
 
 
 def test_catalog_prices_are_hourly_over_3600():
-    prices = prices_per_second(load_catalog())
+    prices = DeviceClock(load_catalog()).usd_per_second_by_class()
     assert prices["T4"] == pytest.approx(0.526 / 3600)
     one_hour_on_t4 = record_from_usage([usage("t", "m", "T4", 3600.0)], prices)
     assert one_hour_on_t4.usd == pytest.approx(0.526)

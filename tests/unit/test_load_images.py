@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from coe.paths import assets_root
-from load_tests.images import list_test_files, load_request_images
+from foundation.paths import assets_root
+from load_tests.client.images import list_test_files, load_request_images
 
 
 def _fake_folder(tmp_path: Path) -> Path:

@@ -4,7 +4,7 @@ import pytest
 
 from cost_model.prices import PriceTable
 from cost_model.summary import RequestCost
-from load_tests.records import RequestRecord, summarise
+from load_tests.client.records import RequestRecord, summarise
 
 RUN = dict(url="http://x/v1/classify", schedule="closed:2", max_requests=10, max_seconds=5.0,
            timeout_s=1.0, images=4)
@@ -66,8 +66,8 @@ def test_empty_run():
 
 def test_driver_parses_the_real_response_schema():
     from cost_model.record import CostRecord
-    from load_tests.generator import _parse_prediction
-    from load_tests.images import RequestImage
+    from load_tests.client.generator import _parse_prediction
+    from load_tests.client.images import RequestImage
     from serve_app.schemas import ClassifyResponse, ExitTier, Prediction
 
     cost = CostRecord(device_seconds_by_gpu_class={"T4": 0.003}, usd=1e-6, emulated=True)

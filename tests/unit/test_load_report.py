@@ -4,9 +4,9 @@ import json
 
 from cost_model.prices import PriceTable
 from cost_model.summary import RequestCost
-from load_tests.generator import LoadResult
-from load_tests.records import RequestRecord, summarise
-from load_tests.report import PLOTS, write_report
+from load_tests.client.generator import LoadResult
+from load_tests.client.records import RequestRecord, summarise
+from load_tests.client.report import PLOTS, write_report
 
 RUN = dict(url="http://x/v1/classify", schedule="poisson:5", max_requests=10, max_seconds=5.0,
            timeout_s=1.0, images=3)

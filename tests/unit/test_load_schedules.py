@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from load_tests.schedules import ClosedLoopSchedule, parse_schedule, poisson, ramp, step
+from load_tests.client.schedules import ClosedLoopSchedule, parse_schedule, poisson, ramp, step
 
 
 def test_poisson_mean_rate_within_tolerance_with_fixed_seed():

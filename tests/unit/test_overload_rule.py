@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from load_tests.overload import admitted_p99_bound_ms, p99_bounded, p99_by_window
-from load_tests.records import RequestRecord
+from load_tests.chaos.overload import admitted_p99_bound_ms, p99_bounded, p99_by_window
+from load_tests.client.records import RequestRecord
 
 
 def _ok(t_send: float, latency_s: float, seq: int = 0) -> RequestRecord:

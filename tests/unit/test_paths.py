@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coe.paths import AssetNotFoundError, assets_root, cache_root, require_asset
+from foundation.paths import AssetNotFoundError, assets_root, cache_root, require_asset
 
 
 def test_assets_root_follows_env(monkeypatch, tmp_path):

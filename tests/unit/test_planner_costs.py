@@ -2,7 +2,7 @@
 
 import pytest
 
-from cluster.catalog import load_catalog
+from cost_model.catalog import load_catalog
 from planner.profile import MemberProfile, ProfileFile, cost_table
 
 

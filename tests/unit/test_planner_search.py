@@ -34,7 +34,7 @@ def brute_force(probs, labels, pool, costs, policy, max_tiers, max_members, leve
     subsets = [s for k in range(1, max_members + 1) for s in itertools.combinations(pool, k)]
 
     def grid(s):
-        from serve_app.policies import decide_tier
+        from cascade.policies import decide_tier
 
         stack = np.stack([probs[m] for m in s])
         conf = decide_tier(stack, policy, 1.0, combine).confidence

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from serve_app.policies import (
+from cascade.policies import (
     agreement_fraction,
     combine,
     decide_tier,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coe.paths import assets_root
+from foundation.paths import assets_root
 from zoo.datasets import DATASET_SPLITS, load_split, stratified_halves, validate
 
 
@@ -54,7 +54,7 @@ def test_unknown_dataset_and_split_list_valid_names():
 
 
 def test_missing_dataset_names_the_path(monkeypatch, tmp_path):
-    from coe.paths import AssetNotFoundError
+    from foundation.paths import AssetNotFoundError
 
     monkeypatch.setenv("COE_ASSETS", str(tmp_path))
     with pytest.raises(AssetNotFoundError, match=str(tmp_path / "data" / "cifar10-jpeg" / "test")):

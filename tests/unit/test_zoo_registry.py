@@ -73,7 +73,7 @@ def test_ensure_known_does_not_import_torch():
 
 
 def _repo_root():
-    from coe.paths import REPO_ROOT
+    from foundation.paths import REPO_ROOT
 
     return REPO_ROOT
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from coe.paths import AssetNotFoundError
+from foundation.paths import AssetNotFoundError
 from zoo.flops import count_mflops, count_params
 from zoo.resnet_cifar import checkpoint_path, map_checkpoint_keys, resnet_cifar
 

@@ -224,7 +224,7 @@ def run_probes(
 def client_accounting(records) -> dict[str, int]:
     """From load records: sent, answered exactly once, lost (timeout/error), proxy sheds.
 
-    A record exists per sent request by construction (load_tests.generator), so a
+    A record exists per sent request by construction (load_tests.client.generator), so a
     duplicate or missing `seq` would mean the client lost track of a request.
     """
     seqs = [r.seq for r in records]

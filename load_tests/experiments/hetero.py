@@ -1,10 +1,10 @@
 """The heterogeneous-cluster scenario: single best on A100 only vs the cascade on its
 T4 / L4 (/ A100) tiers, in provisioned dollars, with replicas sized for the same load.
 
-How the replica counts are chosen (see load_tests/sizing.py for the formulas):
+How the replica counts are chosen (see load_tests/experiments/sizing.py for the formulas):
 - per-member device time per image: measured on this CPU (1 torch thread, batch 8, the
   planner's profile) and EMULATED on the member's GPU class as CPU time / relative
-  throughput (cluster/gpu_catalog.yaml);
+  throughput (cost_model/gpu_catalog.yaml);
 - the fraction of requests reaching each tier: the cascade's exit distribution, from the
   offline replay of the config on the 5,000 test images (same policy functions as the
   router), or from a live `coe bench compare` run (--compare-report);
@@ -21,8 +21,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from load_tests.bench_plan import ratio
-from load_tests.sizing import SystemSizing, reach_fractions, size_system
+from load_tests.experiments.bench_plan import ratio
+from load_tests.experiments.sizing import SystemSizing, reach_fractions, size_system
 
 
 class HeteroOptions(BaseModel):
@@ -61,9 +61,9 @@ def member_inputs(config, reach: list[float], device_ms: dict[str, float], catal
 
 
 def run_hetero(options: HeteroOptions) -> dict:
-    from cluster.catalog import load_catalog
-    from load_tests.offline import offline_view
-    from serve_app.config import load_cascade
+    from cascade.config import load_cascade
+    from cost_model.catalog import load_catalog
+    from load_tests.experiments.offline import offline_view
 
     catalog = load_catalog()
     views, systems = {}, {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from coe.paths import assets_root, require_asset
+from foundation.paths import assets_root, require_asset
 
 JPEG_TEST_DIR = Path("data/cifar10-jpeg/test")
 

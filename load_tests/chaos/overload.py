@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from load_tests.records import RequestRecord
+from load_tests.client.records import RequestRecord
 
 SLACK = 2.0
 WINDOW_S = 10.0

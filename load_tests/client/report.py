@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from load_tests.generator import LoadResult
+from load_tests.client.generator import LoadResult
 
 PLOTS = {
     "latency_cdf": "latency_cdf.png",

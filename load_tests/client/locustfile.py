@@ -5,7 +5,7 @@ non-2xx and malformed answers as failures, and reports two custom metrics as Loc
 events: `EXIT <tier>` (latency of requests that left at that tier) and `ACCURACY correct` /
 `ACCURACY wrong`. At the end it prints accuracy and exits per tier.
 
-    locust -f load_tests/locustfile.py --headless -u 8 -r 8 -t 60s \
+    locust -f load_tests/client/locustfile.py --headless -u 8 -r 8 -t 60s \
         --host http://127.0.0.1:8000 [--coe-images 1000] [--coe-path /v1/classify]
 """
 
@@ -16,7 +16,7 @@ from collections import Counter
 
 from locust import HttpUser, constant, events, task
 
-from load_tests.images import RequestImage, load_request_images
+from load_tests.client.images import RequestImage, load_request_images
 
 _state: dict = {"images": None, "next": itertools.count(), "exits": Counter(), "correct": 0,
                 "ok": 0}

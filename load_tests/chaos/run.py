@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from coe.paths import REPO_ROOT
+from foundation.paths import REPO_ROOT
 
 DEFAULT_CONFIG = REPO_ROOT / "load_tests" / "chaos_cascade.yaml"
 APP = "chaos"
@@ -53,8 +53,8 @@ def _stats(base: str) -> dict:
 
 
 def _load(url, images, spec, seconds, timeout_s, progress):
-    from load_tests.generator import run_load
-    from load_tests.schedules import parse_schedule
+    from load_tests.client.generator import run_load
+    from load_tests.client.schedules import parse_schedule
 
     return run_load(url, images, parse_schedule(spec), max_requests=1_000_000,
                     max_seconds=seconds, timeout_s=timeout_s, progress=progress)
@@ -132,7 +132,7 @@ def _killer(targets, kills: int, period_s: float, out: list[dict]) -> threading.
     """A thread that kills one replica at each of period_s, 2*period_s, ... (so every kill
     lands while the chaos load runs) and times Serve's recovery of each in its own thread.
     """
-    from load_tests.chaos import kill_replica, wait_recovered
+    from load_tests.chaos.faults import kill_replica, wait_recovered
 
     t0 = time.monotonic()
 
@@ -199,14 +199,14 @@ def run_chaos(options: ChaosOptions) -> dict[str, Any]:
 
 
 def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
-    from load_tests.chaos import (
+    from load_tests.chaos.faults import (
         client_accounting,
         probe_catalogue,
         replica_actor_names,
         run_probes,
     )
-    from load_tests.images import load_request_images
-    from load_tests.overload import admitted_p99_bound_ms, p99_bounded, p99_by_window
+    from load_tests.chaos.overload import admitted_p99_bound_ms, p99_bounded, p99_by_window
+    from load_tests.client.images import load_request_images
 
     url = base + "/v1/classify"
     images = load_request_images(limit=options.images)

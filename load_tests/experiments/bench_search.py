@@ -4,7 +4,7 @@ Uses real cached predictions when at least 8 members have them for cifar10-jpeg/
 else synthetic softmax arrays of the same shape (the report says which). Both policy families
 (agreement and confidence) are searched with the default space (3 tiers, 3 members each).
 
-    .venv/bin/python -m load_tests.bench_search [--out reports/bench_search.json]
+    .venv/bin/python -m load_tests.experiments.bench_search [--out reports/bench_search.json]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 
 def _cached_real(dataset: str, split: str, want: int) -> tuple[dict, np.ndarray] | None:
-    from coe.paths import cache_root
+    from foundation.paths import cache_root
 
     folder = cache_root() / "predictions" / dataset / split
     files = sorted(folder.glob("*.npy")) if folder.exists() else []

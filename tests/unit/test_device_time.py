@@ -2,7 +2,7 @@
 
 import pytest
 
-from cost_model.attribution import emulated_device_seconds, split_batch
+from cost_model.device_time import DeviceClock, split_batch
 from cost_model.prices import PriceTable
 from cost_model.provisioned import ProvisionedCost
 from cost_model.summary import RequestCost, summarise_costs
@@ -14,11 +14,20 @@ L4_PER_S = 0.8048 / 3600
 def test_batch_of_four_on_emulated_l4_by_hand():
     # A batch of 4 took 36 ms of CPU; an L4 is 1.8x a T4, so the L4 would take 20 ms,
     # and each of the 4 items is charged 5 ms of L4 time.
-    device_s = emulated_device_seconds(0.036, "L4")
+    device_s = DeviceClock().device_seconds(0.036, "L4", emulated=True)
     assert device_s == pytest.approx(0.020)
     per_item = split_batch(device_s, 4)
     assert per_item == pytest.approx(0.005)
     assert PriceTable().usd(per_item, "L4") == pytest.approx(0.005 * L4_PER_S)
+
+
+def test_measured_gpu_time_is_taken_as_it_is_and_priced_by_class():
+    clock = DeviceClock()
+    assert clock.device_seconds(0.036, "L4", emulated=False) == pytest.approx(0.036)
+    assert clock.usd(3600.0, "T4") == pytest.approx(0.526)
+    assert clock.usd_per_second_by_class()["L4"] == pytest.approx(L4_PER_S)
+    with pytest.raises(ValueError, match="measured seconds"):
+        clock.device_seconds(-1.0, "T4", emulated=True)
 
 
 def test_split_batch_rejects_nonsense():

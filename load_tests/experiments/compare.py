@@ -25,7 +25,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from cost_model.provisioned import ProvisionedCost
-from load_tests.bench_plan import RateSearch, StepOutcome, alternating_order, rate_ladder, ratio
+from load_tests.experiments.bench_plan import (
+    RateSearch,
+    StepOutcome,
+    alternating_order,
+    rate_ladder,
+    ratio,
+)
 
 APPS = ("cascade", "single-best")
 ROUTES = {"cascade": "/bench-cascade", "single-best": "/bench-single-best"}
@@ -93,8 +99,8 @@ class _Bench:
 
     def __init__(self, options: CompareOptions, urls: dict[str, str], configs: dict[str, Any]):
         from cost_model.prices import PriceTable
-        from cost_model.replica_sampler import placement_from_cascade
-        from load_tests.images import load_request_images
+        from load_tests.client.images import load_request_images
+        from load_tests.client.replica_sampler import placement_from_cascade
 
         self.options = options
         self.urls = urls
@@ -103,9 +109,9 @@ class _Bench:
         self.images = load_request_images(options.images, split="test")
 
     def window(self, app: str, rate: float, seconds: float, seed: int, image_offset: int):
-        from cost_model.replica_sampler import ServeReplicaSampler
-        from load_tests.generator import run_load
-        from load_tests.schedules import poisson
+        from load_tests.client.generator import run_load
+        from load_tests.client.replica_sampler import ServeReplicaSampler
+        from load_tests.client.schedules import poisson
 
         sampler = ServeReplicaSampler(self.placement[app], app_name=DEPLOYED_NAMES[app])
         return run_load(
@@ -117,7 +123,7 @@ class _Bench:
 
     def fixed_windows(self) -> dict[str, dict]:
         """Phase 1: alternating fixed-rate windows; per app, all records merged."""
-        from load_tests.records import summarise
+        from load_tests.client.records import summarise
 
         o = self.options
         records: dict[str, list] = {app: [] for app in APPS}
@@ -285,9 +291,9 @@ def run_compare(options: CompareOptions) -> dict:
     import datetime as dt
     import platform
 
+    from cascade.config import load_cascade
     from cluster import local
-    from load_tests.offline import offline_view
-    from serve_app.config import load_cascade
+    from load_tests.experiments.offline import offline_view
     from serve_app.deploy import AppSpec, config_path, deploy_apps
 
     started = time.monotonic()

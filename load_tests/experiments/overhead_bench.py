@@ -9,7 +9,7 @@ Serve hop). A reference, `twohop` (a plain ingress calling a plain batched model
 deployment), splits the overhead into the extra Serve hop that any two-deployment design
 pays and the cascade's own work. Writes reports/overhead_bench.json.
 
-    .venv/bin/python -m load_tests.overhead_bench [--model resnet20] [--rounds 4]
+    .venv/bin/python -m load_tests.experiments.overhead_bench [--model resnet20] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from load_tests.bench_plan import alternating_order, ratio
+from load_tests.experiments.bench_plan import alternating_order, ratio
 
 HTTP_PORT = 18451  # this benchmark's port (the bench range is 18450-18459)
 APPS = ("cascade", "colocated", "plain", "twohop")
@@ -53,7 +53,7 @@ def deploy(model: str) -> dict[str, str]:
         ingress_actor_options,
         ray_actor_options_for,
     )
-    from load_tests.plain_app import BatchedModel, PlainModel, TwoHopIngress
+    from load_tests.experiments.plain_app import BatchedModel, PlainModel, TwoHopIngress
     from serve_app.app import build_app
     from serve_app.deploy import wait_until_healthy
 
@@ -88,8 +88,8 @@ def deploy(model: str) -> dict[str, str]:
 
 def measure(urls: dict[str, str], concurrency: int, requests: int, rounds: int, images) -> dict:
     """Alternating closed-loop windows at `concurrency`; latencies of ok requests per app."""
-    from load_tests.generator import run_load
-    from load_tests.schedules import closed
+    from load_tests.client.generator import run_load
+    from load_tests.client.schedules import closed
 
     latencies: dict[str, list[float]] = {app: [] for app in APPS}
     per_round: list[dict] = []
@@ -136,14 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     import ray
     from ray import serve
 
-    from load_tests.images import load_request_images
+    from load_tests.client.images import load_request_images
 
     started = time.monotonic()
     images = load_request_images(500)
     try:
         urls = deploy(args.model)
-        from load_tests.generator import run_load
-        from load_tests.schedules import closed
+        from load_tests.client.generator import run_load
+        from load_tests.client.schedules import closed
 
         for app in APPS:  # warm-up: first batches, JIT-free but caches and connections
             run_load(urls[app], images, closed(4), max_requests=40, max_seconds=60,

@@ -35,7 +35,7 @@ INGRESS_DEPLOYMENT = "CascadeIngress"
 def placement_from_cascade(config: Any) -> dict[str, Placement]:
     """Deployment name -> placement for every member deployment of a serve_app
     CascadeConfig; with colocate_first_tier the ingress holds the first tier's GPU share."""
-    from serve_app.config import colocated_gpu_share
+    from cascade.config import colocated_gpu_share
 
     colocated = config.tiers[0] if config.ingress.colocate_first_tier else None
     placement = {

@@ -28,9 +28,9 @@ from tqdm import tqdm
 from cost_model.prices import PriceTable
 from cost_model.provisioned import ProvisionedCost, ReplicaSample, provisioned_cost
 from cost_model.summary import RequestCost
-from load_tests.images import RequestImage
-from load_tests.records import LoadSummary, RequestRecord, summarise
-from load_tests.schedules import ClosedLoopSchedule, OpenLoopSchedule, Schedule
+from load_tests.client.images import RequestImage
+from load_tests.client.records import LoadSummary, RequestRecord, summarise
+from load_tests.client.schedules import ClosedLoopSchedule, OpenLoopSchedule, Schedule
 
 ERROR_TEXT_LIMIT = 300
 

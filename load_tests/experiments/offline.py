@@ -2,7 +2,7 @@
 per-member device time, from the planner's cached predictions and profiles.
 
 Why: a live benchmark window sees a few hundred images; the offline replay uses the same
-policy functions as the router (planner.simulate -> serve_app.policies) on all 5,000 test
+policy functions as the router (planner.simulate -> cascade.policies) on all 5,000 test
 images, so reports can show both and replica sizing can use a stable exit distribution.
 """
 
@@ -35,11 +35,11 @@ def offline_view(
     progress: bool = True,
 ) -> OfflineView:
     """Replay `config_path` on cached predictions of `dataset/split` and price it."""
-    from load_tests.sizing import reach_fractions
+    from cascade.config import load_cascade
+    from load_tests.experiments.sizing import reach_fractions
     from planner.predictions import pool_probs
     from planner.profile import cost_table, profile_pool
     from planner.simulate import simulate, tiers_from_config
-    from serve_app.config import load_cascade
 
     config = load_cascade(config_path)
     tiers = tiers_from_config(config)

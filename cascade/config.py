@@ -70,7 +70,7 @@ class TierConfig(BaseModel):
     @field_validator("gpu_class")
     @classmethod
     def _known_gpu_class(cls, value: str, info: ValidationInfo) -> str:
-        from cluster.catalog import load_catalog
+        from cost_model.catalog import load_catalog
 
         catalog_path = (info.context or {}).get("catalog")
         catalog = load_catalog(catalog_path)

@@ -1,0 +1,1 @@
+"""Foundation layer: asset and cache paths. Imports nothing of the project."""

@@ -1,0 +1,1 @@
+"""The `coe chaos` run: fault injection, bad-input probes, accounting and the overload rule."""

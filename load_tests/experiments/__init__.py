@@ -1,0 +1,1 @@
+"""Benchmarks and experiments: cascade vs baseline, heterogeneous sizing, overhead, search."""
