@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from planner.costs import BATCH_WAIT_TIMEOUT_S, DEFAULT_RATE_PER_S, DEFAULT_TIERS_GPU
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     plan = subparsers.add_parser(
@@ -34,12 +36,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="what 'least cost' minimises (default: dollars)")
     plan.add_argument("--policy", default="agreement", choices=["agreement", "confidence", "any"],
                       help="exit-policy family of the plan (agreement = CoE)")
-    plan.add_argument("--tiers-gpu", default="T4,L4,A100-40GB",
-                      help="GPU class of tier 0,1,2 (the last repeats)")
+    plan.add_argument("--classes", default=",".join(DEFAULT_TIERS_GPU),
+                      help="GPU classes the planner may put each tier on (default: the classes "
+                      "of the local demo cluster); each tier goes where it is cheapest")
+    plan.add_argument("--tiers-gpu", default=None,
+                      help="instead of choosing: GPU class of tier 0,1,2 (the last repeats)")
+    plan.add_argument("--rate", type=float, default=DEFAULT_RATE_PER_S,
+                      help="requests/s the plan is priced at: it sets the batch sizes Serve "
+                      "forms, and floors are paid per batch (default: the demo's rate)")
+    plan.add_argument("--slo-p99-ms", type=float, default=None,
+                      help="predicted device latency of an image through every tier must stay "
+                      "under this (device model at the predicted batch + batching wait)")
     plan.add_argument("--profile", default=None,
                       help="JSON of per-member per-GPU-class seconds measured on real hardware")
     plan.add_argument("--batch-size", type=int, default=8,
-                      help="batch size the members are priced (and deployed) at")
+                      help="max_batch_size the members are deployed (and priced) with")
     plan.add_argument("--max-tiers", type=int, default=3, choices=[1, 2, 3])
     plan.add_argument("--max-members", type=int, default=3, choices=[1, 2, 3])
     plan.add_argument("--confidence-levels", type=int, default=10)
@@ -73,6 +84,7 @@ def _resolve_pool(text: str) -> list[str]:
 
 
 def _costs(args, pool: list[str], classes: list[str]):
+    from planner.costs import Batching
     from planner.profile import ProfileFile, cost_table, load_profile, profile_pool
 
     measured = load_profile(args.profile) if args.profile else None
@@ -87,7 +99,10 @@ def _costs(args, pool: list[str], classes: list[str]):
     members = {**{m: measured.members[m] for m in covered}, **local.members} if measured else dict(
         local.members
     )
-    return cost_table(ProfileFile(members=members), classes, args.batch_size, measured)
+    batching = Batching(args.rate, args.batch_size, BATCH_WAIT_TIMEOUT_S)
+    return cost_table(
+        ProfileFile(members=members), classes, args.batch_size, measured, batching=batching
+    )
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -106,8 +121,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise ValueError("--test-split must differ from --calibration-split")
     if args.objective == "max-accuracy" and args.budget is None:
         raise ValueError("--budget is required with --objective max-accuracy")
+    if args.rate <= 0:
+        raise ValueError("--rate must be > 0 requests/s")
     catalog = load_catalog()
-    tiers_gpu = [g.strip() for g in args.tiers_gpu.split(",") if g.strip()]
+    choose_classes = args.tiers_gpu is None
+    text = args.classes if choose_classes else args.tiers_gpu
+    tiers_gpu = [g.strip() for g in text.split(",") if g.strip()]
+    if not tiers_gpu:
+        raise ValueError("--classes: name at least one GPU class")
     for gpu in tiers_gpu:
         catalog.get(gpu)  # KeyError naming the known classes
     classes = list(dict.fromkeys(tiers_gpu))
@@ -120,13 +141,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
         name=args.objective, budget_ms=args.budget,
         max_worst_case_ms=args.max_worst_case_cost, cost_unit=args.cost_unit,
         policy=args.policy, accuracy_margin=args.accuracy_margin / 100.0,
+        slo_p99_ms=args.slo_p99_ms,
     )
-    space = SearchSpace(args.max_tiers, args.max_members, args.confidence_levels)
+    space = SearchSpace(args.max_tiers, args.max_members, args.confidence_levels,
+                        choose_classes=choose_classes)
     started = time.perf_counter()
     choice = choose(calib, pool, costs, tiers_gpu, objective, space, progress)
     search_seconds = time.perf_counter() - started
     test = PredSet(*pool_probs(pool, args.dataset, args.test_split, progress))
-    result = evaluate(choice, test, costs, tiers_gpu)
+    result = evaluate(choice, test, costs, tiers_gpu, space)
 
     name = args.name or (Path(args.out).name.split(".")[0] if args.out else "planned-cascade")
     class_names = load_split(args.dataset, args.calibration_split).class_names
@@ -141,13 +164,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
         "dataset": args.dataset,
         "pool": pool,
         "searched_pool": choice.searched_pool,
-        "tiers_gpu": tiers_gpu,
-        "priced_batch_size": args.batch_size,
+        "classes": classes,
+        "placement": "chosen per tier" if choose_classes else "by tier index (--tiers-gpu)",
+        "rate_per_s": args.rate,
+        "max_batch_size": args.batch_size,
+        "batch_wait_timeout_s": BATCH_WAIT_TIMEOUT_S,
         "search_seconds": round(search_seconds, 2),
         "out": args.out,
     }
     report = summary(choice, result, objective, config.model_dump(mode="json", exclude_none=True),
-                     extra, costs.emulated)
+                     extra, costs.emulated, costs, classes)
     if args.report_dir:
         folder = Path(args.report_dir)
         folder.mkdir(parents=True, exist_ok=True)

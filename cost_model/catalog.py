@@ -1,4 +1,4 @@
-"""The GPU class catalog: accelerator names, prices with their sources, emulation speed."""
+"""The GPU class catalog: accelerator names, prices and device models, each with its source."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cost_model.device_model import CallFloor, DeviceModel, ReferenceNetwork
 
 DEFAULT_CATALOG = Path(__file__).with_name("gpu_catalog.yaml")
 
@@ -23,7 +25,7 @@ class GPUClass(BaseModel):
     spot_price_per_hour_usd: float | None = Field(default=None, gt=0)
     price_source: str = Field(min_length=1)
     price_date: str = Field(min_length=4)
-    relative_throughput: float = Field(gt=0, description="speed vs a T4, used only for emulation")
+    device_model: DeviceModel = Field(description="cited speed figures of the class")
 
     @property
     def price_per_second_usd(self) -> float:
@@ -40,6 +42,8 @@ class GPUCatalog(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    reference_network: ReferenceNetwork
+    call_floor: CallFloor
     classes: dict[str, GPUClass]
 
     @field_validator("classes")
@@ -48,6 +52,15 @@ class GPUCatalog(BaseModel):
         if not value:
             raise ValueError("the catalog lists no GPU classes")
         return value
+
+    @model_validator(mode="after")
+    def _device_models_consistent(self) -> GPUCatalog:
+        for name, gpu in self.classes.items():
+            try:
+                gpu.device_model.layer_floor_seconds(self.reference_network, self.call_floor)
+            except ValueError as exc:
+                raise ValueError(f"classes.{name}.device_model: {exc}") from None
+        return self
 
     def get(self, name: str) -> GPUClass:
         try:

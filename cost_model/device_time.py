@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cost_model.calibration import EmulationCalibration
 from cost_model.catalog import GPUCatalog, load_catalog
 from cost_model.prices import PriceTable, PricingKind
 
 EMULATION_NOTE = (
-    "EMULATED: no GPU on this machine; device-seconds of a GPU class are CPU seconds of the "
-    "forward pass (1 torch thread) divided by the class's relative_throughput from the "
-    "catalog, and dollars are those device-seconds x the class's catalog price."
+    "EMULATED: no GPU on this machine. A member's device time on a GPU class = the class's "
+    "call floor + per-layer floor x layers + its measured CPU work (1 torch thread) "
+    "converted to ResNet-50-image equivalents (calibrated on this CPU) at the class's cited "
+    "peak rate; device model and prices from the catalog, each with its source."
 )
 MEASURED_NOTE = "device-seconds measured on real GPUs (synchronised forward-pass time)"
 
@@ -27,30 +29,57 @@ def emulation_note(emulated: bool) -> str:
 
 
 class DeviceClock:
-    """Converts measured forward-pass seconds into device-seconds and dollars of a class."""
+    """Converts a measured forward call into device-seconds and dollars of a GPU class."""
 
-    def __init__(self, catalog: GPUCatalog | None = None, prices: PriceTable | None = None):
+    def __init__(
+        self,
+        catalog: GPUCatalog | None = None,
+        prices: PriceTable | None = None,
+        calibration: EmulationCalibration | None = None,
+    ):
         self.catalog = catalog if catalog is not None else load_catalog()
         self.prices = prices if prices is not None else PriceTable(self.catalog)
+        self.calibration = calibration
 
     @classmethod
     def from_path(
-        cls, path: str | Path | None = None, kind: PricingKind = "on-demand"
+        cls,
+        path: str | Path | None = None,
+        kind: PricingKind = "on-demand",
+        calibration: EmulationCalibration | None = None,
     ) -> DeviceClock:
         catalog = load_catalog(path)
-        return cls(catalog, PriceTable(catalog, kind))
+        return cls(catalog, PriceTable(catalog, kind), calibration)
 
-    def device_seconds(self, measured_seconds: float, gpu_class: str, *, emulated: bool) -> float:
-        """Device-seconds on `gpu_class` of work measured as `measured_seconds`.
+    def call_seconds(
+        self, measured_seconds: float, gpu_class: str, *, layers: int, emulated: bool
+    ) -> float:
+        """Device-seconds on `gpu_class` of one forward call (a whole batch).
 
         Measured on the class itself (a real GPU): taken as it is. Measured on this CPU:
-        emulated through the class's speed in the catalog.
+        the class's floors for a `layers`-deep network plus the measured work at the
+        class's peak rate (`cost_model.device_model`).
         """
         if measured_seconds < 0:
             raise ValueError(f"measured seconds must be >= 0, got {measured_seconds}")
         if not emulated:
             return measured_seconds
-        return measured_seconds / self.catalog.get(gpu_class).relative_throughput
+        if self.calibration is None:
+            raise ValueError(
+                "emulating a GPU class needs the CPU calibration (zoo.calibrate.ensure_calibration)"
+            )
+        return self.model_seconds(
+            gpu_class, layers=layers,
+            reference_images=self.calibration.reference_images(measured_seconds),
+        )
+
+    def model_seconds(self, gpu_class: str, *, layers: int, reference_images: float) -> float:
+        """Device-seconds of one call from the device model alone (no measurement)."""
+        catalog = self.catalog
+        return catalog.get(gpu_class).device_model.call_seconds(
+            catalog.reference_network, catalog.call_floor, layers=layers,
+            reference_images=reference_images,
+        )
 
     def usd(self, device_seconds: float, gpu_class: str, deployment: str | None = None) -> float:
         """Dollars for `device_seconds` of one GPU of the class (overrides and spot apply)."""

@@ -58,6 +58,9 @@ class CostSummary(BaseModel):
     provisioned_usd: float | None
     provisioned_usd_per_1k: float | None
     provisioned_usd_by_gpu_class: dict[str, float] | None
+    provisioned_whole_gpu_usd_per_1k: float | None = Field(
+        default=None, description="every GPU holding a replica paid in full (bin-packed)"
+    )
     utilisation: float | None = Field(description="attributed / provisioned; None if unknown")
     emulated: bool
     notes: list[str]
@@ -120,6 +123,9 @@ def summarise_costs(
         provisioned_usd=provisioned.usd if provisioned else None,
         provisioned_usd_per_1k=_per_1k(provisioned.usd, n) if provisioned else None,
         provisioned_usd_by_gpu_class=dict(provisioned.usd_by_class) if provisioned else None,
+        provisioned_whole_gpu_usd_per_1k=(
+            _per_1k(provisioned.whole_gpu_usd, n) if provisioned else None
+        ),
         utilisation=utilisation,
         emulated=is_emulated,
         notes=notes,

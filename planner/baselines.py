@@ -1,14 +1,15 @@
 """What a cascade is compared against: single models, full ensembles, and the oracle.
 
 Single models and full ensembles are 1-tier cascades run through the same simulator (so they
-are priced exactly like a plan, on the first tier's GPU class). The oracle is a bound, not a
+are priced exactly like a plan), each on the class `place` gives it (its cheapest class when
+the plan chooses classes: the same footing). The oracle is a bound, not a
 deployable system: an image counts as right if ANY pool member is right, and costs the
 cheapest member that is right on it (the cheapest member overall when none is).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,20 +22,26 @@ def single_tier(members: Sequence[str], combine: str, gpu_class: str) -> list[Ti
     return [TierSpec(tuple(members), "agreement", 0.0, combine, gpu_class)]
 
 
+Placement = Callable[[Sequence[str]], str]
+
+
 def single_models(
     probs: Mapping[str, np.ndarray], labels: np.ndarray, pool: Sequence[str],
-    costs: CostTable, gpu_class: str,
+    costs: CostTable, place: Placement,
 ) -> dict[str, SimResult]:
-    return {m: simulate(single_tier([m], "vote", gpu_class), probs, labels, costs) for m in pool}
+    return {
+        m: simulate(single_tier([m], "vote", place((m,))), probs, labels, costs) for m in pool
+    }
 
 
 def full_ensembles(
     probs: Mapping[str, np.ndarray], labels: np.ndarray, pool: Sequence[str],
-    costs: CostTable, gpu_class: str,
+    costs: CostTable, place: Placement,
 ) -> dict[str, SimResult]:
     """All pool members in one tier: plurality vote and mean probability."""
+    gpu = place(tuple(pool))
     return {
-        f"ensemble-{rule}": simulate(single_tier(pool, rule, gpu_class), probs, labels, costs)
+        f"ensemble-{rule}": simulate(single_tier(pool, rule, gpu), probs, labels, costs)
         for rule in ("vote", "mean")
     }
 

@@ -6,13 +6,14 @@ test split is touched only by `evaluate`, after the choice is fixed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from planner.baselines import full_ensembles, oracle, single_models
-from planner.costs import CostTable, gpu_for_tier
+from planner.costs import CostTable, cheapest_class, gpu_for_tier
 from planner.frontier import cheapest_reaching
 from planner.search import Candidates, SearchSpace, reduce_pool, search_cascades, select
 from planner.simulate import SimResult, TierSpec, simulate
@@ -36,6 +37,7 @@ class Objective:
     cost_unit: str = "usd"  # what "least cost" minimises: usd or device_ms
     policy: str = "agreement"  # family the plan is chosen from: agreement, confidence, any
     accuracy_margin: float = 0.0  # match-best: beat the best single model by this (fraction)
+    slo_p99_ms: float | None = None  # predicted latency of an image through every tier
 
 
 @dataclass
@@ -47,11 +49,28 @@ class Choice:
     tiers: list[TierSpec]
     family: str
     single_best: str
+    single_best_gpu: str  # the class where the single best is cheapest (within the SLO)
     calib: SimResult
     calib_singles: dict[str, SimResult]
     calib_ensembles: dict[str, SimResult]
     families: dict[str, Candidates]
     family_choice: dict[str, list[TierSpec] | None] = field(default_factory=dict)
+
+
+def placement(
+    costs: CostTable, tiers_gpu: Sequence[str], space: SearchSpace
+) -> Callable[[Sequence[str]], str]:
+    """Where a one-tier baseline runs: on its cheapest class (within the SLO) when the plan
+    chooses classes, so it is compared on the same footing; else on tier 0's class."""
+    if space.choose_classes:
+        return lambda members: cheapest_class(costs, members, tiers_gpu, 1.0, space.slo_p99_ms)
+    first = gpu_for_tier(tiers_gpu, 0)
+    return lambda members: first
+
+
+def on_class(tiers: Sequence[TierSpec], gpu_class: str) -> list[TierSpec]:
+    """The same cascade with every tier on one class (the same-class comparison)."""
+    return [dataclasses.replace(t, gpu_class=gpu_class) for t in tiers]
 
 
 def _pick(cands: Candidates, objective: Objective, min_correct: int) -> int:
@@ -72,13 +91,12 @@ def choose(
 ) -> Choice:
     """Search both policy families on calibration and pick the plan per the objective."""
     space = space or SearchSpace()
-    space = SearchSpace(
-        space.max_tiers, space.max_members, space.confidence_levels, space.max_exhaustive_pool,
-        objective.max_worst_case_ms,
+    space = dataclasses.replace(
+        space, max_worst_case_ms=objective.max_worst_case_ms, slo_p99_ms=objective.slo_p99_ms
     )
-    first_gpu = gpu_for_tier(tiers_gpu, 0)
-    singles = single_models(calib.probs, calib.labels, pool, costs, first_gpu)
-    single_best = max(pool, key=lambda m: (singles[m].accuracy, -singles[m].expected_device_ms))
+    place = placement(costs, tiers_gpu, space)
+    singles = single_models(calib.probs, calib.labels, pool, costs, place)
+    single_best = max(pool, key=lambda m: (singles[m].accuracy, -singles[m].expected_usd))
     n = int(np.asarray(calib.labels).shape[0])
     margin = int(np.ceil(objective.accuracy_margin * n))
     min_correct = int(singles[single_best].correct.sum()) + margin
@@ -116,9 +134,10 @@ def choose(
         tiers=picks[family],
         family=family,
         single_best=single_best,
+        single_best_gpu=place((single_best,)),
         calib=sims[family],
         calib_singles=singles,
-        calib_ensembles=full_ensembles(calib.probs, calib.labels, pool, costs, first_gpu),
+        calib_ensembles=full_ensembles(calib.probs, calib.labels, pool, costs, place),
         families=families,
         family_choice=picks,
     )
@@ -135,17 +154,21 @@ class Evaluation:
     oracle_accuracy: float
     oracle_device_ms: float
     oracle_usd: float
+    chosen_same_class: SimResult | None = None  # every tier on the single best's class
 
 
 def evaluate(
-    choice: Choice, test: PredSet, costs: CostTable, tiers_gpu: Sequence[str]
+    choice: Choice, test: PredSet, costs: CostTable, tiers_gpu: Sequence[str],
+    space: SearchSpace | None = None,
 ) -> Evaluation:
-    first_gpu = gpu_for_tier(tiers_gpu, 0)
-    bound = oracle(test.probs, test.labels, choice.pool, costs, first_gpu)
+    place = placement(costs, tiers_gpu, space or SearchSpace())
+    bound = oracle(test.probs, test.labels, choice.pool, costs, place((choice.pool[0],)))
+    same = on_class(choice.tiers, choice.single_best_gpu)
     return Evaluation(
         chosen=simulate(choice.tiers, test.probs, test.labels, costs),
-        singles=single_models(test.probs, test.labels, choice.pool, costs, first_gpu),
-        ensembles=full_ensembles(test.probs, test.labels, choice.pool, costs, first_gpu),
+        chosen_same_class=simulate(same, test.probs, test.labels, costs),
+        singles=single_models(test.probs, test.labels, choice.pool, costs, place),
+        ensembles=full_ensembles(test.probs, test.labels, choice.pool, costs, place),
         family_plans={
             f: simulate(t, test.probs, test.labels, costs) if t is not None else None
             for f, t in choice.family_choice.items()
@@ -168,7 +191,7 @@ def run_plan(
 ) -> tuple[Choice, Evaluation]:
     """Choose on calibration first; only then read the test split."""
     choice = choose(calib, pool, costs, tiers_gpu, objective, space, progress)
-    return choice, evaluate(choice, test, costs, tiers_gpu)
+    return choice, evaluate(choice, test, costs, tiers_gpu, space)
 
 
 def equal_accuracy_comparison(choice: Choice, cost_unit: str = "usd") -> dict:

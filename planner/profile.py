@@ -9,10 +9,7 @@ as the live cost records do. Profiles are cached by model, weights sha and host.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import platform
-import socket
 import statistics
 import time
 from collections.abc import Iterable, Sequence
@@ -21,10 +18,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from cost_model.device_time import EMULATION_NOTE, DeviceClock
+from foundation.host import host_key
 from foundation.paths import cache_root
-from planner.costs import CostTable, usd_per_device_ms
+from planner.costs import Batching, CostTable, MemberTiming, usd_per_device_ms
 
-BATCH_SIZES = (1, 8, 32)
+BATCH_SIZES = tuple(range(1, 9))  # 1 .. the default max_batch_size
 
 
 class MemberProfile(BaseModel):
@@ -36,6 +34,7 @@ class MemberProfile(BaseModel):
     weights_sha: str | None = None
     params: int | None = None
     mflops: float | None = None
+    layers: int | None = Field(default=None, description="conv + linear layers per forward")
     host: str | None = None
     torch_threads: int | None = None
     cpu_seconds_per_image: dict[int, float] = Field(default_factory=dict)
@@ -51,12 +50,6 @@ class ProfileFile(BaseModel):
 
     members: dict[str, MemberProfile]
     note: str = ""
-
-
-def host_key() -> str:
-    """Profiles are only valid on the machine that measured them."""
-    raw = f"{socket.gethostname()}|{platform.machine()}|{platform.processor()}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
 def _cache_path(model: str, weights_sha: str) -> Path:
@@ -95,14 +88,14 @@ def profile_member(
     """Median CPU seconds per image at each batch size, with one torch thread."""
     import torch
 
-    from zoo.flops import count_mflops, count_params
+    from zoo.flops import count_layers, count_mflops, count_params
     from zoo.registry import load_member
 
     member = load_member(spec)
     path = _cache_path(spec, member.weights_sha)
     if use_cache and path.exists():
         cached = MemberProfile.model_validate_json(path.read_text())
-        if set(batch_sizes) <= set(cached.cpu_seconds_per_image):
+        if set(batch_sizes) <= set(cached.cpu_seconds_per_image) and cached.layers is not None:
             return cached
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -119,6 +112,7 @@ def profile_member(
         weights_sha=member.weights_sha,
         params=count_params(member.model),
         mflops=mflops,
+        layers=count_layers(member.model),
         host=host_key(),
         torch_threads=1,
         cpu_seconds_per_image=seconds,
@@ -145,10 +139,13 @@ def load_profile(path: str | Path) -> ProfileFile:
         return ProfileFile.model_validate(json.load(handle))
 
 
-def _at_batch(table: dict[int, float], batch_size: int) -> float:
-    """Seconds per image at the nearest measured batch size (exact when measured)."""
-    nearest = min(table, key=lambda bs: (abs(bs - batch_size), bs))
-    return table[nearest]
+def emulation_clock(catalog_path: str | Path | None = None) -> DeviceClock:
+    """The clock the planner prices with: the catalog and this host's CPU calibration,
+    exactly what the member replicas bill with."""
+    from cost_model.catalog import load_catalog
+    from zoo.calibrate import ensure_calibration
+
+    return DeviceClock(load_catalog(catalog_path), calibration=ensure_calibration())
 
 
 def cost_table(
@@ -157,10 +154,14 @@ def cost_table(
     batch_size: int = 8,
     measured: ProfileFile | None = None,
     clock: DeviceClock | None = None,
+    batching: Batching | None = None,
 ) -> CostTable:
-    """device-ms per (member, class): measured on that class if known, else emulated from CPU."""
-    clock = clock or DeviceClock()
-    device_ms: dict[tuple[str, str], float] = {}
+    """Costs per (member, class): measured on that class if known, else emulated from CPU.
+
+    Priced at `batching` (a request rate) when given, else at the fixed `batch_size`.
+    """
+    clock = clock or emulation_clock()
+    timings: dict[str, MemberTiming] = {}
     mflops: dict[str, float] = {}
     emulated = False
     for name, member in profile.members.items():
@@ -169,17 +170,22 @@ def cost_table(
             mflops[name] = member.mflops
         elif real is not None and real.mflops is not None:
             mflops[name] = real.mflops
-        for gpu in classes:
-            if real is not None and gpu in real.device_seconds_per_image:
-                seconds = _at_batch(real.device_seconds_per_image[gpu], batch_size)
-            elif member.cpu_seconds_per_image:
-                cpu_seconds = _at_batch(member.cpu_seconds_per_image, batch_size)
-                seconds = clock.device_seconds(cpu_seconds, gpu, emulated=True)
-                emulated = True
-            else:
+        real_seconds = dict(real.device_seconds_per_image) if real is not None else {}
+        if any(gpu not in real_seconds for gpu in classes):
+            if not member.cpu_seconds_per_image:
+                missing = next(gpu for gpu in classes if gpu not in real_seconds)
                 raise ValueError(
-                    f"--profile: member {name!r} has no timing for GPU class {gpu!r} "
+                    f"--profile: member {name!r} has no timing for GPU class {missing!r} "
                     "and no CPU timing to emulate it from"
                 )
-            device_ms[(name, gpu)] = seconds * 1000.0
-    return CostTable(device_ms, usd_per_device_ms(classes, clock), mflops, emulated)
+            emulated = True
+        layers = member.layers if member.layers is not None else (real.layers if real else None)
+        timings[name] = MemberTiming(
+            layers=layers or 0,
+            cpu_seconds_per_image=dict(member.cpu_seconds_per_image),
+            measured_seconds_per_image=real_seconds,
+        )
+    return CostTable(
+        usd_per_device_ms(classes, clock), timings=timings, clock=clock, batching=batching,
+        priced_batch_size=batch_size, mflops=mflops, emulated=emulated,
+    )

@@ -5,9 +5,11 @@ Every figure states whether GPU classes were emulated from CPU timings.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from cost_model.device_time import emulation_note
+from planner.costs import CostTable
 from planner.frontier import frontier
 from planner.plan import Choice, Evaluation, Objective, equal_accuracy_comparison
 from planner.simulate import SimResult
@@ -26,13 +28,39 @@ def _figures(sim: SimResult | None) -> dict | None:
     }
 
 
+def tier_placement(choice: Choice, costs: CostTable, classes: Sequence[str]) -> list[dict]:
+    """Why each tier sits where it does: its $ per 1k images and predicted latency on every
+    class, at the batch sizes its share of the traffic (calibration reach) produces."""
+    out = []
+    for tier, reach in zip(choice.tiers, choice.calib.tier_reach, strict=False):
+        r = max(reach, 1e-3)
+        out.append({
+            "members": list(tier.members),
+            "gpu_class": tier.gpu_class,
+            "reach": reach,
+            "predicted_batch": round(costs.predicted_batch(r), 3),
+            "usd_per_1k_images_by_class": {
+                g: costs.tier_usd(tier.members, g, r) * 1000.0 for g in classes
+            },
+            "latency_ms_by_class": {
+                g: round(costs.tier_latency_ms(tier.members, g, r), 4) for g in classes
+            },
+        })
+    return out
+
+
 def summary(
     choice: Choice, test: Evaluation, objective: Objective, config: dict, extra: dict,
-    emulated: bool,
+    emulated: bool, costs: CostTable | None = None, classes: Sequence[str] = (),
 ) -> dict:
     best = choice.single_best
     sb_test = test.singles[best]
     chosen = test.chosen
+    same = test.chosen_same_class
+    placements = tier_placement(choice, costs, classes) if costs is not None else []
+    predicted_batch = {
+        m: p["predicted_batch"] for p in placements for m in p["members"]
+    }
     return {
         "emulated_gpu_classes": emulated,
         "note": emulation_note(emulated),
@@ -42,9 +70,12 @@ def summary(
         "max_worst_case_device_ms": objective.max_worst_case_ms,
         "cost_unit": objective.cost_unit,
         "accuracy_margin_points": objective.accuracy_margin * 100.0,
+        "slo_p99_ms": objective.slo_p99_ms,
         "chosen": {
             "config": config,
             "family": choice.family,
+            "tiers_gpu": [t.gpu_class for t in choice.tiers],
+            "placement": placements,
             "accuracy_test": chosen.accuracy,
             "accuracy_calibration": choice.calib.accuracy,
             "cost_device_ms": chosen.expected_device_ms,
@@ -61,9 +92,17 @@ def summary(
             "accuracy_calibration": choice.calib_singles[best].accuracy,
             "cost_device_ms": sb_test.expected_device_ms,
             "cost_usd_per_1k": sb_test.usd_per_1k,
+            "gpu_class": choice.single_best_gpu,
         },
+        "predicted_batch": predicted_batch,
+        "footing": "cost_ratio_usd: single best on its cheapest class / the plan on its chosen "
+        "classes, both priced at the planned rate; cost_ratio_usd_same_class: both on the "
+        "single best's class",
         "cost_ratio": sb_test.expected_device_ms / chosen.expected_device_ms,
         "cost_ratio_usd": sb_test.expected_usd / chosen.expected_usd,
+        "cost_ratio_usd_same_class": (
+            sb_test.expected_usd / same.expected_usd if same is not None else None
+        ),
         "chosen_at_least_single_best_on_test": chosen.accuracy >= sb_test.accuracy,
         "families_test": {f: _figures(s) for f, s in test.family_plans.items()},
         "families_calibration_equal_accuracy": equal_accuracy_comparison(
@@ -115,12 +154,19 @@ def markdown(report: dict) -> str:
         )
     lines += [
         "",
-        f"Single best (chosen on calibration): {report['single_best']['name']}. "
-        f"Cost ratio single best / plan: {report['cost_ratio']:.2f}x in device-ms, "
-        f"{report['cost_ratio_usd']:.2f}x in dollars. Plan >= single best on test: "
+        f"Single best (chosen on calibration): {report['single_best']['name']} on "
+        f"{report['single_best'].get('gpu_class')}. Plan tiers on "
+        f"{', '.join(report['chosen'].get('tiers_gpu', []))}. "
+        f"Cost ratio single best / plan: {report['cost_ratio_usd']:.2f}x in dollars "
+        f"(each on its own classes), {_ratio(report.get('cost_ratio_usd_same_class'))} on the "
+        f"same class; {report['cost_ratio']:.2f}x in device-ms. Plan >= single best on test: "
         f"{report['chosen_at_least_single_best_on_test']}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
 
 
 def plot_frontier(choice: Choice, test: Evaluation, path: Path, emulated: bool) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cascade.policies import ExitPolicyName, decide_tier
-from planner.costs import CostTable, gpu_for_tier
+from planner.costs import CostTable, cheapest_class
 from planner.frontier import pareto_mask
 from planner.simulate import TierSpec
 
@@ -37,6 +37,13 @@ class SearchSpace:
     confidence_levels: int = 10  # thresholds = quantiles of the tier's confidence
     max_exhaustive_pool: int = 8  # larger pools are first reduced greedily
     max_worst_case_ms: float | None = None  # drop cascades whose all-tiers cost exceeds this
+    slo_p99_ms: float | None = None  # drop cascades whose all-tiers predicted latency exceeds it
+    choose_classes: bool = False  # each tier on its cheapest class, not tiers_gpu by index
+
+
+# Fraction of requests assumed to reach tiers 1 and 2 while searching (it sets their batch
+# sizes); the chosen plan is then re-priced by `simulate` with its real reach.
+SEARCH_REACH = (1.0, 0.3, 0.1)
 
 
 @dataclass
@@ -52,6 +59,7 @@ class Candidates:
     subsets: list[tuple[str, ...]]
     options: list[tuple[int, float]]  # (subset index, threshold) for non-last tiers
     tiers_gpu: tuple[str, ...]
+    gpu_of: np.ndarray  # [subset, position] -> index into tiers_gpu: the class of that tier
     n: int
     correct_count: np.ndarray
     device_ms: np.ndarray
@@ -76,11 +84,11 @@ class Candidates:
             s, threshold = self.options[option]
             specs.append(
                 TierSpec(self.subsets[s], self.policy, threshold, combine,
-                         gpu_for_tier(self.tiers_gpu, len(specs)))
+                         self.tiers_gpu[self.gpu_of[s, len(specs)]])
             )
         specs.append(
             TierSpec(self.subsets[last], self.policy, 0.0, combine,
-                     gpu_for_tier(self.tiers_gpu, len(specs)))
+                     self.tiers_gpu[self.gpu_of[last, len(specs)]])
         )
         return specs
 
@@ -103,6 +111,37 @@ def reduce_pool(
         if m not in chosen:
             chosen.append(m)
     return [m for m in names if m in chosen]
+
+
+def place_tiers(
+    subsets: Sequence[tuple[str, ...]], costs: CostTable, tiers_gpu: Sequence[str],
+    space: SearchSpace,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The class of every (subset, tier position) and its device-ms, $ and latency there.
+
+    By index: position p runs on tiers_gpu[p]. With `choose_classes`: on the class of
+    `tiers_gpu` where the tier is cheapest in $ among those whose predicted latency meets the
+    SLO on its own (the whole path is checked per cascade); when none meets it, the fastest.
+    """
+    positions = range(space.max_tiers)
+    shape = (len(subsets), space.max_tiers)
+    gpu_of = np.zeros(shape, dtype=np.int64)
+    ms, usd, lat = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    for s, members in enumerate(subsets):
+        for p in positions:
+            reach = SEARCH_REACH[min(p, len(SEARCH_REACH) - 1)]
+            if space.choose_classes:
+                index = tiers_gpu.index(
+                    cheapest_class(costs, members, tiers_gpu, reach, space.slo_p99_ms)
+                )
+            else:
+                index = min(p, len(tiers_gpu) - 1)
+            gpu = tiers_gpu[index]
+            gpu_of[s, p] = index
+            ms[s, p] = costs.tier_ms(members, gpu, reach)
+            usd[s, p] = costs.tier_usd(members, gpu, reach)
+            lat[s, p] = costs.tier_latency_ms(members, gpu, reach)
+    return gpu_of, ms, usd, lat
 
 
 def _thresholds(policy: ExitPolicyName, size: int, confidence: np.ndarray, levels: int) -> list:
@@ -158,9 +197,8 @@ def search_cascades(
     ]
     bit = {m: 1 << i for i, m in enumerate(pool)}
     masks = np.array([sum(bit[m] for m in s) for s in subsets], dtype=np.int64)
-    gpus = [gpu_for_tier(tiers_gpu, p) for p in range(space.max_tiers)]
-    ms = np.array([[costs.tier_ms(s, g) for g in gpus] for s in subsets])
-    usd = np.array([[costs.tier_usd(s, g) for g in gpus] for s in subsets])
+    tiers_gpu = tuple(dict.fromkeys(tiers_gpu)) if space.choose_classes else tuple(tiers_gpu)
+    gpu_of, ms, usd, lat = place_tiers(subsets, costs, tiers_gpu, space)
     mfl = np.array([costs.tier_mflops(s) for s in subsets])
     # Cascades go from cheap to expensive: a tier never costs less (on the first tier's GPU
     # class) than the tier before it. This is the product's definition and prunes the space.
@@ -188,7 +226,10 @@ def search_cascades(
     Y = E * correct[opt_subset] if options else E  # exits and is right
     exit_right = Y.sum(axis=1)
     reach_next = X.sum(axis=1) / n
-    limit = np.inf if space.max_worst_case_ms is None else space.max_worst_case_ms
+    limit = (
+        np.inf if space.max_worst_case_ms is None else space.max_worst_case_ms,
+        np.inf if space.slo_p99_ms is None else space.slo_p99_ms,
+    )
     chunks = _Chunks()
     S = len(subsets)
     all_s = np.arange(S)
@@ -196,7 +237,8 @@ def search_cascades(
     # 1 tier
     chunks.add(
         *_finite(correct.sum(axis=1), ms[:, 0], usd[:, 0], ms[:, 0], mfl,
-                 np.stack([np.full(S, -1), np.full(S, -1), all_s], axis=1), limit)
+                 np.stack([np.full(S, -1), np.full(S, -1), all_s], axis=1), limit,
+                 lat[:, 0])
     )
     if space.max_tiers >= 2 and options:
         # 2 tiers: rows = first-tier option, cols = last subset
@@ -214,6 +256,7 @@ def search_cascades(
                 mfl[opt_subset[o_idx]] + reach_next[o_idx] * mfl[s_idx],
                 np.stack([o_idx, np.full(o_idx.size, -1), s_idx], axis=1),
                 limit,
+                lat[opt_subset[o_idx], 0] + lat[s_idx, 1],
             )
         )
     if space.max_tiers >= 3 and options:
@@ -246,23 +289,26 @@ def search_cascades(
                     mfl[a] + r2 * mfl[b] + reach3[r_idx] * mfl[s_idx],
                     np.stack([np.full(o2_idx.size, o1), o2_idx, s_idx], axis=1),
                     limit,
+                    lat[a, 0] + lat[b, 1] + lat[s_idx, 2],
                 )
             )
     if not chunks.parts:
         raise ValueError(
-            f"no cascade satisfies max worst-case cost {space.max_worst_case_ms} device-ms"
+            f"no cascade satisfies max worst-case cost {space.max_worst_case_ms} device-ms "
+            f"and the latency SLO {space.slo_p99_ms} ms"
         )
     c, m, u, w, f, st = chunks.merged()
     return Candidates(
-        policy=policy, pool=pool, subsets=subsets, options=options, tiers_gpu=tuple(tiers_gpu),
-        n=n, correct_count=np.rint(c).astype(np.int64), device_ms=m, usd=u, worst_ms=w,
+        policy=policy, pool=pool, subsets=subsets, options=options, tiers_gpu=tiers_gpu,
+        gpu_of=gpu_of, n=n, correct_count=np.rint(c).astype(np.int64), device_ms=m, usd=u,
+        worst_ms=w,
         mflops=f, structure=st.astype(np.int64), enumerated=chunks.enumerated,
     )
 
 
-def _finite(correct, ms, usd, worst, mflops, structure, limit):
-    """Apply the worst-case cost limit before Pareto pruning (it is a hard constraint)."""
-    keep = worst <= limit + 1e-12
+def _finite(correct, ms, usd, worst, mflops, structure, limit, latency):
+    """Apply the worst-case cost and latency limits before Pareto pruning (hard constraints)."""
+    keep = (worst <= limit[0] + 1e-12) & (latency <= limit[1] + 1e-12)
     return correct[keep], ms[keep], usd[keep], worst[keep], mflops[keep], structure[keep]
 
 

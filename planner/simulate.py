@@ -43,6 +43,7 @@ class SimResult:
     worst_case_usd: float
     exit_distribution: tuple[float, ...]  # fraction of images answered by each tier
     tier_device_ms: tuple[float, ...]  # cost of one image passing through each tier
+    tier_reach: tuple[float, ...] = ()  # fraction of images that reach each tier
 
     @property
     def usd_per_1k(self) -> float:
@@ -79,17 +80,24 @@ def simulate(
     undecided = np.arange(n)
     total_ms = total_usd = total_mflops = 0.0
     tier_ms: list[float] = []
+    tier_usd: list[float] = []
+    reach: list[float] = []
     for index, tier in enumerate(tiers):
         missing = [m for m in tier.members if m not in probs]
         if missing:
             raise KeyError(f"tier {index}: no predictions for member(s) {', '.join(missing)}")
-        one_ms = costs.tier_ms(tier.members, tier.gpu_class)
+        # Costs at the batch sizes this tier's share of the traffic produces.
+        fraction = undecided.size / max(n, 1)
+        reach.append(fraction)
+        one_ms = costs.tier_ms(tier.members, tier.gpu_class, max(fraction, 1e-3))
+        one_usd = costs.tier_usd(tier.members, tier.gpu_class, max(fraction, 1e-3))
         tier_ms.append(one_ms)
+        tier_usd.append(one_usd)
         if undecided.size == 0:
             continue
         reached = undecided.size
         total_ms += reached * one_ms
-        total_usd += reached * costs.tier_usd(tier.members, tier.gpu_class)
+        total_usd += reached * one_usd
         total_mflops += reached * costs.tier_mflops(tier.members)
         stack = np.stack([np.asarray(probs[m])[undecided] for m in tier.members])
         decision = decide_tier(stack, tier.policy, tier.threshold, tier.combine)
@@ -102,7 +110,7 @@ def simulate(
     correct = predictions == labels
     distribution = tuple(float((exit_tier == i).sum()) / max(n, 1) for i in range(len(tiers)))
     worst_ms = sum(tier_ms)
-    worst_usd = sum(costs.tier_usd(t.members, t.gpu_class) for t in tiers)
+    worst_usd = sum(tier_usd)
     denom = max(n, 1)
     return SimResult(
         exit_tier=exit_tier,
@@ -116,4 +124,5 @@ def simulate(
         worst_case_usd=worst_usd,
         exit_distribution=distribution,
         tier_device_ms=tuple(tier_ms),
+        tier_reach=tuple(reach),
     )

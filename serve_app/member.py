@@ -66,6 +66,8 @@ class MemberDeployment:
 
         from cluster.placement import device_for_replica
         from cost_model.catalog import load_catalog
+        from zoo.calibrate import ensure_calibration
+        from zoo.flops import count_layers
         from zoo.registry import load_member
 
         torch.set_num_threads(1)
@@ -75,8 +77,10 @@ class MemberDeployment:
         self.gpu_class = gpu_class
         self.device = device_for_replica()
         self._on_gpu = self.device.startswith("cuda")
-        self._clock = DeviceClock(load_catalog(catalog_path))
         self._loaded = load_member(spec, device=self.device)
+        calibration = None if self._on_gpu else ensure_calibration()
+        self._clock = DeviceClock(load_catalog(catalog_path), calibration=calibration)
+        self._layers = count_layers(self._loaded.model)
         self._batches = 0  # forward passes run (tests check that cancelled work never ran)
         self._images = 0
         # One forward thread per member: torch runs single-threaded, and a member that runs
@@ -119,7 +123,10 @@ class MemberDeployment:
                                                     np.stack(images))
         measured = split_batch(seconds, size)
         emulated = not self._on_gpu
-        device_seconds = self._clock.device_seconds(measured, self.gpu_class, emulated=emulated)
+        call_seconds = self._clock.call_seconds(
+            seconds, self.gpu_class, layers=self._layers, emulated=emulated
+        )
+        device_seconds = split_batch(call_seconds, size)
         return [
             MemberResult(
                 probs=probs[i],

@@ -15,7 +15,7 @@ class MemberResult:
     """One member's output for one image and the device time it cost.
 
     `device_seconds` is the forward-pass time split evenly over the batch; on a CPU it is
-    the EMULATED time on the tier's GPU class (cpu_seconds / relative_throughput) and
+    the EMULATED time on the tier's GPU class (cost_model.device_time: floors + work) and
     `emulated` is True; on a real GPU it is the measured, synchronised time.
     """
 

@@ -32,3 +32,9 @@ def count_macs(model: nn.Module, input_shape: tuple[int, int, int] = (3, 32, 32)
 def count_mflops(model: nn.Module, input_shape: tuple[int, int, int] = (3, 32, 32)) -> float:
     """Millions of multiply-accumulates per image (the 'MFLOPs' of the CIFAR ResNet table)."""
     return count_macs(model, input_shape) / 1e6
+
+
+def count_layers(model: nn.Module) -> int:
+    """Convolution and linear layers: on a GPU each is at least one kernel launch."""
+    kinds = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+    return sum(1 for module in model.modules() if isinstance(module, kinds))

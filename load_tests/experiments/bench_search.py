@@ -49,7 +49,7 @@ def _synthetic(members: int, n: int, classes: int, seed: int = 0):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from planner.costs import DEFAULT_TIERS_GPU, cost_table_from_cpu_ms
+    from planner.costs import DEFAULT_TIERS_GPU, uniform_cost_table
     from planner.search import SearchSpace, search_cascades
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     pool = list(probs)
     # Search speed does not depend on the cost values; use a spread like the zoo's.
     cpu_ms = {m: 0.2 * (i + 1) ** 1.5 for i, m in enumerate(pool)}
-    costs = cost_table_from_cpu_ms(cpu_ms, DEFAULT_TIERS_GPU)
+    costs = uniform_cost_table(cpu_ms, DEFAULT_TIERS_GPU)
     timings = {}
     sizes = {}
     for policy in ("agreement", "confidence"):

@@ -81,7 +81,7 @@ def test_classify_real_jpegs_with_the_cli(deployed):
 def test_server_matches_offline_simulation_on_1000_images(deployed):
     from cascade.config import load_cascade
     from load_tests.client.images import load_request_images
-    from planner.costs import cost_table_from_cpu_ms
+    from planner.costs import uniform_cost_table
     from planner.simulate import simulate, tiers_from_config
     from serve_app.decode import decode_image
     from zoo.registry import load_member
@@ -102,7 +102,7 @@ def test_server_matches_offline_simulation_on_1000_images(deployed):
     pixels = np.stack([decode_image(image.body) for image in images])
     models = {m for tier in tiers for m in tier.members}
     probs = {m: load_member(m).predict_probs(pixels) for m in models}
-    costs = cost_table_from_cpu_ms({m: 1.0 for m in models}, [t.gpu_class for t in tiers])
+    costs = uniform_cost_table({m: 1.0 for m in models}, [t.gpu_class for t in tiers])
     offline = simulate(tiers, probs, np.array([i.label for i in images]), costs)
 
     served_tier = np.array([p["exit_tier"]["index"] for p in served])

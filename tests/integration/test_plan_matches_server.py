@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from planner.costs import cost_table_from_cpu_ms
+from planner.costs import uniform_cost_table
 from planner.export import to_cascade_config
 from planner.search import SearchSpace, search_cascades
 from planner.simulate import simulate
@@ -54,7 +54,7 @@ def planned(ray_serve):
 
     images, labels = make_images()
     probs = {spec: load_member(spec).predict_probs(images) for spec in POOL}
-    costs = cost_table_from_cpu_ms({spec: 1.0 + j for j, spec in enumerate(POOL)}, GPUS)
+    costs = uniform_cost_table({spec: 1.0 + j for j, spec in enumerate(POOL)}, GPUS)
     cands = search_cascades(probs, labels, POOL, costs, GPUS, "agreement",
                             SearchSpace(max_members=2), progress=False)
     deep = np.nonzero(cands.structure[:, 0] >= 0)[0]  # cascades with at least 2 tiers

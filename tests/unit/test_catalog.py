@@ -1,9 +1,10 @@
 """The bundled GPU catalog loads, and every class carries a price with its source."""
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
-from cost_model.catalog import GPUCatalog, load_catalog
+from cost_model.catalog import DEFAULT_CATALOG, GPUCatalog, load_catalog
 
 REQUIRED_CLASSES = {"T4", "L4", "A10G", "A100-40GB", "A100-80GB", "H100"}
 
@@ -28,17 +29,16 @@ def test_unknown_class_lists_known_ones():
 
 
 def test_negative_price_names_the_field():
-    raw = {
-        "classes": {
-            "T4": {
-                "accelerator_type": "T4",
-                "memory_gb": 16,
-                "price_per_hour_usd": -1,
-                "price_source": "x",
-                "price_date": "2025-01",
-                "relative_throughput": 1.0,
-            }
-        }
-    }
+    raw = yaml.safe_load(DEFAULT_CATALOG.read_text())
+    raw["classes"]["T4"]["price_per_hour_usd"] = -1
     with pytest.raises(ValidationError, match="classes.T4.price_per_hour_usd"):
         GPUCatalog.model_validate(raw)
+
+
+def test_every_class_cites_its_device_figures_and_has_positive_floors():
+    catalog = load_catalog()
+    for name, gpu in catalog.classes.items():
+        model = gpu.device_model
+        assert model.peak_source and model.latency_source and len(model.peak_date) >= 7, name
+        floor = model.layer_floor_seconds(catalog.reference_network, catalog.call_floor)
+        assert 0 < floor < model.reference_batch1_ms / 1000, name

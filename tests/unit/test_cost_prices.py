@@ -14,13 +14,21 @@ GOOD_CLASS = {
     "spot_price_per_hour_usd": 0.18,
     "price_source": "test sheet",
     "price_date": "2025-01",
-    "relative_throughput": 1.0,
+    "device_model": {
+        "reference_images_per_s": 6000.0, "peak_source": "test sheet", "peak_date": "2025-01",
+        "reference_batch1_ms": 1.0, "latency_source": "test sheet", "latency_date": "2025-01",
+    },
+}
+CATALOG_HEAD = {
+    "reference_network": {"name": "resnet50", "gmacs_per_image": 4.09, "layers": 54,
+                          "source": "test", "date": "2025-01"},
+    "call_floor": {"microseconds": 15.0, "source": "test", "date": "2025-01"},
 }
 
 
 def _write_catalog(tmp_path, classes):
     path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump({"classes": classes}))
+    path.write_text(yaml.safe_dump({**CATALOG_HEAD, "classes": classes}))
     return path
 
 
@@ -66,7 +74,10 @@ def test_unknown_class_and_pricing_kind():
     [
         ({"price_per_hour_usd": 0}, "classes.T4.price_per_hour_usd"),
         ({"price_source": ""}, "classes.T4.price_source"),
-        ({"relative_throughput": -2}, "classes.T4.relative_throughput"),
+        ({"device_model": dict(GOOD_CLASS["device_model"], reference_images_per_s=-2)},
+         "classes.T4.device_model.reference_images_per_s"),
+        ({"device_model": dict(GOOD_CLASS["device_model"], reference_batch1_ms=0.1)},
+         "classes.T4.device_model"),
         ({"price_in_eur": 1.0}, "classes.T4.price_in_eur"),
     ],
 )

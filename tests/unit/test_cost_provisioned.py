@@ -141,3 +141,27 @@ def test_a_colocated_first_tier_is_billed_to_the_ingress():
         "CascadeIngress": Placement("T4", 0.5),  # two members at the default 0.25
         "t1-resnet32": Placement("L4", 0.25),
     }
+
+
+def test_whole_gpu_packing_first_fit_decreasing():
+    from cost_model.provisioned import pack_whole_gpus
+
+    # 0.5 + 0.5 share one GPU, 0.75 needs its own, 0.25 fits next to it: 2 T4s; one L4.
+    assert pack_whole_gpus({"T4": [0.25, 0.5, 0.75, 0.5], "L4": [0.1]}) == {"T4": 2, "L4": 1}
+    assert pack_whole_gpus({"T4": []}) == {"T4": 0}
+    with pytest.raises(ValueError, match="more than one GPU"):
+        pack_whole_gpus({"T4": [1.5]})
+
+
+def test_whole_gpus_are_paid_in_full_next_to_the_fractional_cost():
+    # Three quarter-GPU replicas on T4 for an hour: 0.75 GPU-hours fractional, 1 whole GPU.
+    timeline = [_s(0, "d", 3, fraction=0.25)]
+    cost = provisioned_cost(timeline, PriceTable(), t_start=0, t_end=3600)
+    t4 = PriceTable().price("T4").usd_per_hour
+    assert cost.usd == pytest.approx(0.75 * t4)
+    assert cost.whole_gpu_usd == pytest.approx(1.0 * t4)
+    assert cost.whole_gpus_peak_by_class == {"T4": 1}
+    # Scaling to 5 replicas halfway through needs a second GPU for the second half hour.
+    grown = provisioned_cost([_s(0, "d", 3, fraction=0.25), _s(1800, "d", 5, fraction=0.25)],
+                             PriceTable(), t_start=0, t_end=3600)
+    assert grown.whole_gpu_usd == pytest.approx(1.5 * t4)

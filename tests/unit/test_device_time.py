@@ -2,6 +2,7 @@
 
 import pytest
 
+from cost_model.calibration import EmulationCalibration
 from cost_model.device_time import DeviceClock, split_batch
 from cost_model.prices import PriceTable
 from cost_model.provisioned import ProvisionedCost
@@ -11,23 +12,54 @@ T4_PER_S = 0.526 / 3600
 L4_PER_S = 0.8048 / 3600
 
 
+CALIBRATION = EmulationCalibration(
+    reference="resnet50", cpu_seconds_per_image=0.2, batch_size=2, host="test"
+)
+
+
 def test_batch_of_four_on_emulated_l4_by_hand():
-    # A batch of 4 took 36 ms of CPU; an L4 is 1.8x a T4, so the L4 would take 20 ms,
-    # and each of the 4 items is charged 5 ms of L4 time.
-    device_s = DeviceClock().device_seconds(0.036, "L4", emulated=True)
-    assert device_s == pytest.approx(0.020)
-    per_item = split_batch(device_s, 4)
-    assert per_item == pytest.approx(0.005)
-    assert PriceTable().usd(per_item, "L4") == pytest.approx(0.005 * L4_PER_S)
+    # L4 (catalog): peak 12881.7 ResNet-50 images/s, batch-1 p90 0.349 ms; call floor 15 us;
+    # ResNet-50 has 54 layers -> layer floor = (0.349 - 0.015 - 1/12.8817) ms / 54.
+    layer_s = (0.349e-3 - 15e-6 - 1 / 12881.7) / 54
+    # A batch of 4 took 0.4 s of CPU = 2 ResNet-50 images of work (0.2 s each here), in a
+    # 20-layer network: floor + 20 layer floors + 2 images at the L4's peak rate.
+    clock = DeviceClock(calibration=CALIBRATION)
+    call_s = clock.call_seconds(0.4, "L4", layers=20, emulated=True)
+    assert call_s == pytest.approx(15e-6 + 20 * layer_s + 2 / 12881.7)
+    per_item = split_batch(call_s, 4)
+    assert PriceTable().usd(per_item, "L4") == pytest.approx(call_s / 4 * L4_PER_S)
+
+
+def test_small_network_is_cheapest_where_floors_are_cheap_large_batch_where_peak_is():
+    clock = DeviceClock(calibration=CALIBRATION)
+
+    def usd_per_image(gpu, layers, images_of_work, batch):
+        seconds = clock.model_seconds(gpu, layers=layers, reference_images=images_of_work)
+        return clock.usd(seconds / batch, gpu)
+
+    # A shallow CIFAR-sized net at batch 1: floors dominate, the A100 costs more per image.
+    assert usd_per_image("T4", 10, 0.003, 1) < usd_per_image("A100-40GB", 10, 0.003, 1)
+    # Device time rises with depth and with work, on every class (monotone).
+    for gpu in ("T4", "L4", "A100-40GB", "H100"):
+        assert clock.model_seconds(gpu, layers=10, reference_images=1) < clock.model_seconds(
+            gpu, layers=20, reference_images=1)
+        assert clock.model_seconds(gpu, layers=10, reference_images=1) < clock.model_seconds(
+            gpu, layers=10, reference_images=2)
+    # The A100's higher peak pays off only when there is enough work per call.
+    big = usd_per_image("A100-40GB", 54, 256, 256) / usd_per_image("A100-40GB", 54, 1, 1)
+    small = usd_per_image("T4", 54, 256, 256) / usd_per_image("T4", 54, 1, 1)
+    assert big < small
 
 
 def test_measured_gpu_time_is_taken_as_it_is_and_priced_by_class():
     clock = DeviceClock()
-    assert clock.device_seconds(0.036, "L4", emulated=False) == pytest.approx(0.036)
+    assert clock.call_seconds(0.036, "L4", layers=20, emulated=False) == pytest.approx(0.036)
     assert clock.usd(3600.0, "T4") == pytest.approx(0.526)
     assert clock.usd_per_second_by_class()["L4"] == pytest.approx(L4_PER_S)
     with pytest.raises(ValueError, match="measured seconds"):
-        clock.device_seconds(-1.0, "T4", emulated=True)
+        clock.call_seconds(-1.0, "T4", layers=1, emulated=True)
+    with pytest.raises(ValueError, match="calibration"):
+        clock.call_seconds(0.1, "T4", layers=1, emulated=True)
 
 
 def test_split_batch_rejects_nonsense():

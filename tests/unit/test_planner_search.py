@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from planner.costs import cost_table_from_cpu_ms
+from planner.costs import uniform_cost_table
 from planner.plan import Objective, PredSet, choose
 from planner.search import SearchSpace, _thresholds, search_cascades, select
 from planner.simulate import TierSpec, simulate
@@ -23,7 +23,7 @@ def synthetic_pool(n=600, c=5, members=4, seed=0):
         p = np.exp(logits)
         probs[f"m{i}"] = (p / p.sum(1, keepdims=True)).astype(np.float32)
     names = list(probs)
-    costs = cost_table_from_cpu_ms({m: 1.0 + 2.0 * i for i, m in enumerate(names)}, GPUS,
+    costs = uniform_cost_table({m: 1.0 + 2.0 * i for i, m in enumerate(names)}, GPUS,
                                    {m: 10.0 * (i + 1) for i, m in enumerate(names)})
     return probs, labels, names, costs
 

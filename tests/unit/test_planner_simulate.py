@@ -19,7 +19,7 @@ def onehot(labels, c=3, p=0.9):
 def costs():
     ms = {("a", "T4"): 1.0, ("b", "T4"): 2.0, ("big", "A100-40GB"): 10.0}
     usd = {"T4": 0.001, "A100-40GB": 0.01}
-    return CostTable(ms, usd, {"a": 5.0, "b": 7.0, "big": 100.0}, emulated=True)
+    return CostTable(usd, device_ms=ms, mflops={"a": 5.0, "b": 7.0, "big": 100.0})
 
 
 def test_two_tier_agreement_cascade_by_hand(costs):
