@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="bench_command", required=True)
     _register_compare(commands)
     _register_hetero(commands)
+    _register_resplit(commands)
 
 
 def _common(parser: argparse.ArgumentParser, out: str) -> None:
@@ -132,4 +133,50 @@ def run_hetero_command(args: argparse.Namespace) -> int:
     )
     report = run_hetero(options)
     print(json.dumps(report, indent=1) if args.json else render_markdown(report))
+    return 0
+
+
+def _register_resplit(commands: argparse._SubParsersAction) -> None:
+    from load_tests.experiments.resplit import ResplitOptions
+
+    d = ResplitOptions.model_fields
+    p = commands.add_parser(
+        "resplit", help="re-split the labelled images 10x: does the match-best plan hold?",
+        description="Re-split calibration+test (10,000 labelled images) into halves, plan on "
+        "one, score on the other; count how often the plan's test accuracy >= the single "
+        "best's, and the same-footing $ ratio. EMULATED GPU classes.",
+    )
+    p.add_argument("--pool", default=d["pool"].default)
+    p.add_argument("--resplits", type=int, default=d["resplits"].default)
+    p.add_argument("--rate", type=float, default=d["rate"].default,
+                   help="req/s the plans are priced at (default: %(default)s)")
+    p.add_argument("--selection", default=d["selection"].default, choices=["bootstrap", "point"])
+    p.add_argument("--confidence", type=float, default=d["confidence"].default)
+    p.add_argument("--policy", default=d["policy"].default,
+                   choices=["agreement", "confidence", "any"])
+    p.add_argument("--out", default="reports/resplit", help="report directory")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_resplit_command)
+
+
+def run_resplit_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from load_tests.experiments.resplit import ResplitOptions, run_resplit
+
+    options = ResplitOptions(
+        pool=args.pool, resplits=args.resplits, rate=args.rate, selection=args.selection,
+        confidence=args.confidence, policy=args.policy,
+    )
+    report = run_resplit(options, progress=not args.no_progress)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "resplit.json").write_text(json.dumps(report, indent=2) + "\n")
+    if args.json:
+        print(json.dumps({k: report[k] for k in ("resplits", "held", "ratios", "median_ratio")}))
+    else:
+        print(f"plan held (test accuracy >= single best) in {report['held']}/"
+              f"{report['resplits']} resplits; median cost ratio {report['median_ratio']:.2f}x "
+              f"({report['footing']})\n{report['note']}\nreport: {out / 'resplit.json'}")
     return 0

@@ -32,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plan.add_argument("--accuracy-margin", type=float, default=0.0,
                       help="match-best: calibration accuracy must beat the single best by this "
                       "many percentage points (guards against threshold overfitting)")
+    plan.add_argument("--selection", default="bootstrap", choices=["bootstrap", "point"],
+                      help="match-best: a plan must beat the single best's calibration accuracy "
+                      "by a paired bootstrap lower bound (default), or just by count (point)")
+    plan.add_argument("--confidence", type=float, default=0.8,
+                      help="confidence of the bootstrap lower bound")
     plan.add_argument("--cost-unit", default="usd", choices=["usd", "device_ms"],
                       help="what 'least cost' minimises (default: dollars)")
     plan.add_argument("--policy", default="agreement", choices=["agreement", "confidence", "any"],
@@ -65,24 +70,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plan.set_defaults(func=cmd_plan)
 
 
-def _resolve_pool(text: str) -> list[str]:
-    from zoo.registry import ensure_known, list_models
-
-    if text.strip() == "all":
-        pool = [info.name for info in list_models() if info.available]
-        if len(pool) < 2:
-            raise ValueError("--pool all: fewer than 2 models are available (run `coe zoo train`)")
-        return pool
-    pool = [p.strip() for p in text.split(",") if p.strip()]
-    if not pool:
-        raise ValueError("--pool: no model names given")
-    for spec in pool:
-        ensure_known(spec)
-    if len(set(pool)) != len(pool):
-        raise ValueError("--pool: a model is listed twice")
-    return pool
-
-
 def _costs(args, pool: list[str], classes: list[str]):
     from planner.costs import Batching
     from planner.profile import ProfileFile, cost_table, load_profile, profile_pool
@@ -110,6 +97,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from cost_model.catalog import load_catalog
     from planner.export import to_cascade_config
     from planner.plan import Objective, PredSet, choose, evaluate
+    from planner.pool import resolve_pool
     from planner.predictions import pool_probs
     from planner.report import markdown, plot_frontier, summary
     from planner.search import SearchSpace
@@ -132,7 +120,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for gpu in tiers_gpu:
         catalog.get(gpu)  # KeyError naming the known classes
     classes = list(dict.fromkeys(tiers_gpu))
-    pool = _resolve_pool(args.pool)
+    pool = resolve_pool(args.pool)
     progress = not args.no_progress
 
     costs = _costs(args, pool, classes)
@@ -141,7 +129,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         name=args.objective, budget_ms=args.budget,
         max_worst_case_ms=args.max_worst_case_cost, cost_unit=args.cost_unit,
         policy=args.policy, accuracy_margin=args.accuracy_margin / 100.0,
-        slo_p99_ms=args.slo_p99_ms,
+        slo_p99_ms=args.slo_p99_ms, selection=args.selection, confidence=args.confidence,
     )
     space = SearchSpace(args.max_tiers, args.max_members, args.confidence_levels,
                         choose_classes=choose_classes)

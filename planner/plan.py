@@ -15,6 +15,7 @@ import numpy as np
 from planner.baselines import full_ensembles, oracle, single_models
 from planner.costs import CostTable, cheapest_class, gpu_for_tier
 from planner.frontier import cheapest_reaching
+from planner.robust import DEFAULT_CONFIDENCE, first_robust
 from planner.search import Candidates, SearchSpace, reduce_pool, search_cascades, select
 from planner.simulate import SimResult, TierSpec, simulate
 
@@ -38,6 +39,8 @@ class Objective:
     policy: str = "agreement"  # family the plan is chosen from: agreement, confidence, any
     accuracy_margin: float = 0.0  # match-best: beat the best single model by this (fraction)
     slo_p99_ms: float | None = None  # predicted latency of an image through every tier
+    selection: str = "bootstrap"  # match-best: "bootstrap" lower bound, or "point" count
+    confidence: float = DEFAULT_CONFIDENCE  # of the bootstrap lower bound
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Choice:
     calib_ensembles: dict[str, SimResult]
     families: dict[str, Candidates]
     family_choice: dict[str, list[TierSpec] | None] = field(default_factory=dict)
+    family_calib: dict[str, SimResult] = field(default_factory=dict)
 
 
 def placement(
@@ -71,6 +75,23 @@ def placement(
 def on_class(tiers: Sequence[TierSpec], gpu_class: str) -> list[TierSpec]:
     """The same cascade with every tier on one class (the same-class comparison)."""
     return [dataclasses.replace(t, gpu_class=gpu_class) for t in tiers]
+
+
+def _robust_pick(
+    cands: Candidates, objective: Objective, min_correct: int, calib: PredSet,
+    costs: CostTable, best_correct: np.ndarray,
+) -> int | None:
+    """Cheapest point-feasible candidate whose paired bootstrap bound vs the single best
+    clears the margin (see planner.robust)."""
+    cost = cands.usd if objective.cost_unit == "usd" else cands.device_ms
+    feasible = np.nonzero(cands.correct_count >= min_correct)[0]
+    order = feasible[np.argsort(cost[feasible], kind="stable")]
+
+    def correct_of(k: int) -> np.ndarray:
+        return simulate(cands.tiers(k), calib.probs, calib.labels, costs).correct
+
+    return first_robust(order, correct_of, best_correct, objective.confidence,
+                        tolerance=-objective.accuracy_margin)
 
 
 def _pick(cands: Candidates, objective: Objective, min_correct: int) -> int:
@@ -114,7 +135,11 @@ def choose(
         )
         families[family] = cands
         try:
-            picks[family] = cands.tiers(_pick(cands, objective, min_correct))
+            k = _pick(cands, objective, min_correct)
+            if objective.name == "match-best" and objective.selection == "bootstrap":
+                k = _robust_pick(cands, objective, min_correct, calib, costs,
+                                 singles[single_best].correct)
+            picks[family] = None if k is None else cands.tiers(k)
         except ValueError:
             picks[family] = None
     wanted = FAMILIES if objective.policy == "any" else (objective.policy,)
@@ -140,6 +165,7 @@ def choose(
         calib_ensembles=full_ensembles(calib.probs, calib.labels, pool, costs, place),
         families=families,
         family_choice=picks,
+        family_calib=sims,
     )
 
 

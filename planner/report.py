@@ -105,6 +105,12 @@ def summary(
         ),
         "chosen_at_least_single_best_on_test": chosen.accuracy >= sb_test.accuracy,
         "families_test": {f: _figures(s) for f, s in test.family_plans.items()},
+        "families_calibration_to_test_gap": {
+            f: (choice.family_calib[f].accuracy - s.accuracy)
+            if s is not None and f in choice.family_calib else None
+            for f, s in test.family_plans.items()
+        },
+        "selection": {"rule": objective.selection, "confidence": objective.confidence},
         "families_calibration_equal_accuracy": equal_accuracy_comparison(
             choice, objective.cost_unit
         ),
