@@ -274,8 +274,8 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
         key = f"{fault['kind']}:{fault['deployment']}"
         kinds[key] = kinds.get(key, 0) + 1
     return {
-        "note": "CPU-only machine: GPU classes are EMULATED (Ray resources + catalog "
-                "relative_throughput); all figures measured in this run",
+        "note": "CPU-only machine: GPU classes are EMULATED (Ray resources + the catalog's "
+                "device model); all figures measured in this run",
         "config": str(options.config),
         "deploy_s": round(deploy_s, 1),
         "load_held": {

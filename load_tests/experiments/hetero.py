@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cost_model.device_time import EMULATION_NOTE
 from load_tests.experiments.bench_plan import ratio
 from load_tests.experiments.sizing import SystemSizing, reach_fractions, size_system
 
@@ -94,9 +95,7 @@ def run_hetero(options: HeteroOptions) -> dict:
         benchmark="coe bench hetero",
         date_utc=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         emulated=True,
-        emulation_note="EMULATED: device time per image is CPU time on this machine / the GPU "
-        "class's relative_throughput; prices are catalog list prices. Replica counts are "
-        "computed (sized), not deployed.",
+        emulation_note=EMULATION_NOTE + " Replica counts are computed (sized), not deployed.",
         sizing_rule="replicas = max(1, ceil(offered_rps x reach / (gpu_fraction / device_s "
         f"per image) / {options.target_utilisation:g})); provisioned $/h = sum replicas x "
         "gpu_fraction x $/GPU-hour",
