@@ -28,6 +28,7 @@ class MemberUsage:
     device_seconds: float
     emulated: bool
     cpu_seconds: float = 0.0
+    batch_size: int = 1  # the batch the image ran in: floors are paid per batch
 
 
 class CostRecord(BaseModel):
@@ -40,6 +41,11 @@ class CostRecord(BaseModel):
     )
     device_seconds_by_tier: dict[str, float] = Field(default_factory=dict)
     device_seconds_by_gpu_class: dict[str, float] = Field(default_factory=dict)
+    batches_by_member: dict[str, float] = Field(
+        default_factory=dict,
+        description="'<tier>/<member>' -> share of a batch (1 / batch size): summed over "
+        "predictions and divided into their count it gives the mean live batch size",
+    )
     usd_by_gpu_class: dict[str, float] = Field(default_factory=dict)
     usd: float = Field(default=0.0, ge=0.0)
     cpu_seconds: float = Field(
@@ -68,6 +74,7 @@ def record_from_usage(
     by_member: dict[str, float] = {}
     by_tier: dict[str, float] = {}
     by_class: dict[str, float] = {}
+    batches: dict[str, float] = {}
     cpu = 0.0
     emulated = False
     for usage in usages:
@@ -76,6 +83,7 @@ def record_from_usage(
         _add(by_member, member_key(usage.tier, usage.member), usage.device_seconds)
         _add(by_tier, usage.tier, usage.device_seconds)
         _add(by_class, usage.gpu_class, usage.device_seconds)
+        _add(batches, member_key(usage.tier, usage.member), 1.0 / max(usage.batch_size, 1))
         cpu += usage.cpu_seconds
         emulated = emulated or usage.emulated
     usd_by_class = {}
@@ -87,6 +95,7 @@ def record_from_usage(
         device_seconds_by_member=by_member,
         device_seconds_by_tier=by_tier,
         device_seconds_by_gpu_class=by_class,
+        batches_by_member=batches,
         usd_by_gpu_class=usd_by_class,
         usd=sum(usd_by_class.values()),
         cpu_seconds=cpu,
@@ -98,6 +107,7 @@ SUMMED_MAPS = (
     "device_seconds_by_member",
     "device_seconds_by_tier",
     "device_seconds_by_gpu_class",
+    "batches_by_member",
     "usd_by_gpu_class",
 )
 
@@ -124,3 +134,13 @@ def usd_per_1k(total_usd: float, predictions: int) -> float | None:
         return None
     return total_usd / predictions * 1000.0
 
+
+
+def mean_batch_sizes(images_by_member: Mapping[str, int], batches_by_member: Mapping[str, float]
+                     ) -> dict[str, float]:
+    """Mean live batch size per member: images it ran / batches they filled."""
+    return {
+        member: images_by_member[member] / batches
+        for member, batches in batches_by_member.items()
+        if batches > 0 and images_by_member.get(member)
+    }

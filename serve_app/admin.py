@@ -3,15 +3,26 @@
 The app builder reads the token from COE_ADMIN_TOKEN in the driver and hands the ingress
 only its SHA-256 digest, so the token itself is never in a deployment config, an actor
 argument, a log line or a status page. No token configured -> the admin API does not exist.
+`admin_dependency` makes the check a FastAPI dependency, so admin routes hold no auth code.
+No `from __future__ import annotations` here: FastAPI must see real annotation objects.
 """
-
-from __future__ import annotations
 
 import hashlib
 import hmac
 import os
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 ADMIN_TOKEN_ENV = "COE_ADMIN_TOKEN"
+
+# auto_error=False: a missing or non-Bearer header reaches our check, which answers it
+# with the API's own error body instead of FastAPI's default.
+bearer_scheme = HTTPBearer(
+    auto_error=False, description=f"the admin token (the driver's {ADMIN_TOKEN_ENV})"
+)
 
 
 class AdminAuthError(Exception):
@@ -34,14 +45,36 @@ def digest_from_env(env_var: str = ADMIN_TOKEN_ENV) -> str | None:
     return token_digest(token) if token else None
 
 
-def check_bearer(authorization: str | None, expected_digest: str | None) -> None:
-    """Raise AdminAuthError unless `authorization` is `Bearer <the configured token>`."""
+def check_bearer(token: str | None, header_sent: bool, expected_digest: str | None) -> None:
+    """Raise AdminAuthError unless `token` (the Bearer credentials, None if the header was
+    absent or not `Bearer <token>`) is the configured token."""
     if not expected_digest:
         raise AdminAuthError(404, "not_found", "Not Found")
-    if not authorization:
-        raise AdminAuthError(401, "unauthorized", "missing Authorization: Bearer <token> header")
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if token is None:
+        if not header_sent:
+            raise AdminAuthError(
+                401, "unauthorized", "missing Authorization: Bearer <token> header"
+            )
         raise AdminAuthError(401, "unauthorized", "Authorization must be 'Bearer <token>'")
-    if not hmac.compare_digest(token_digest(token.strip()), expected_digest):
+    if not hmac.compare_digest(token_digest(token), expected_digest):
         raise AdminAuthError(403, "forbidden", "the admin token is not valid")
+
+
+def admin_dependency(
+    configured_digest: Callable[[], Awaitable[str | None]],
+) -> Callable[..., Awaitable[None]]:
+    """A FastAPI dependency that lets a request through only with the admin token.
+
+    `configured_digest` is itself a dependency: it gives the digest this server was
+    started with (None: admin API off, every admin request is a 404).
+    """
+
+    async def require_admin(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+        digest: Annotated[str | None, Depends(configured_digest)],
+    ) -> None:
+        token = credentials.credentials if credentials is not None else None
+        check_bearer(token, bool(request.headers.get("authorization")), digest)
+
+    return require_admin

@@ -1,52 +1,166 @@
 """The HTTP ingress (CPU-only): decode once, run the cascade, answer with trace and cost.
 
 Routes: POST /v1/classify, GET /v1/cascade, GET /v1/stats, GET /healthz and the admin
-PUT /v1/cascade/policy. Every client error is a 4xx JSON body `{"error": {"code",
-"message"}}`; a 5xx only when the server fails (503 + Retry-After when no tier can answer,
-504 when the request's deadline expires and `on_deadline` is `error`). Everything the hot
-path needs (runner, handles, callers) is built once in __init__; exit thresholds are the
-replica's Serve `user_config`, applied by `reconfigure` without a restart.
+PUT /v1/cascade/policy. Each declares its response model and error statuses, so
+/openapi.json and /docs show the real wire format. Every error body is ErrorResponse
+`{"error": {"code", "message"}}`, built by the one exception handler of its error type:
+routes raise, they never build error bodies. A 5xx only when the server fails (503 +
+Retry-After when no tier can answer, 504 when the request's deadline expires and
+`on_deadline` is `error`). Reading and decoding the body is serve_app.body's job.
+Everything the hot path needs (runner, handles, callers) is built once in __init__; exit
+thresholds are the replica's Serve `user_config`, applied by `reconfigure` without a restart.
 No `from __future__ import annotations` here: FastAPI must see real annotation objects.
 """
 
-
-import asyncio
 import dataclasses
 import logging
 import math
 import time
 
-import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from ray import serve
+from ray.serve.exceptions import RayServeException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serve_app.admin import AdminAuthError, check_bearer
-from serve_app.decode import InputError, decode_base64, decode_image
+from cascade.config import CascadeConfig
+from serve_app.admin import AdminAuthError, admin_dependency
+from serve_app.body import ClassifyReader, describe_validation, parse_json, read_body
+from serve_app.decode import InputError
 from serve_app.runner import ImageOutcome
-from serve_app.schemas import ClassifyRequest, PolicyUpdate
+from serve_app.schemas import (
+    ClassifyRequest,
+    ClassifyResponse,
+    ErrorBody,
+    ErrorResponse,
+    HealthResponse,
+    PolicyUpdate,
+    Prediction,
+    StatsResponse,
+    error_responses,
+)
 
 logger = logging.getLogger("ray.serve")
 
-CONTENT_TYPES = {"JPEG": ("image/jpeg", "image/jpg"), "PNG": ("image/png",)}
-JSON_TYPES = {"application/json"}
-DECODE_IN_THREAD_BYTES = 256 * 1024  # big uploads decode off the event loop
+ADMIN_PATH = "/v1/cascade/policy"
 ADMIN_BODY_LIMIT = 64 * 1024
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+# The classify handler reads the raw body itself (size limit first), so FastAPI cannot
+# infer its request body: it is documented here instead.
+CLASSIFY_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "One JPEG or PNG image as the raw body, or several as base64 in JSON "
+        "(the formats accepted follow ingress.allowed_formats).",
+        "content": {
+            "image/jpeg": BINARY,
+            "image/png": BINARY,
+            "application/json": {"schema": ClassifyRequest.model_json_schema()},
+        },
+    }
+}
+POLICY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyUpdate"}}},
+    }
+}
 
-fastapi_app = FastAPI(title="coe-serve", description="Cascades of ensembles on Ray Serve")
+
+class IngressApp(FastAPI):
+    """FastAPI whose schema lists the admin route only where an admin token is configured.
+
+    That is known per replica, after the routes were declared and (under Serve) after
+    FastAPI froze each route's `include_in_schema` into its included-router view, so the
+    admin path is taken out of the built schema, with the components only it used.
+    """
+
+    def openapi(self) -> dict:
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            if getattr(_serving_ingress(), "admin_digest", None) is None:
+                _drop_path(schema, ADMIN_PATH)
+        return self.openapi_schema
+
+
+def _drop_path(schema: dict, path: str) -> None:
+    """Remove `path` from an OpenAPI `schema`, and the schemas and security schemes that
+    no remaining operation refers to."""
+    schema["paths"].pop(path, None)
+    components = schema.get("components", {})
+    schemas = components.get("schemas", {})
+    used: set[str] = set()
+    todo: list = [schema["paths"]]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+        elif isinstance(node, dict):
+            name = str(node.get("$ref", "")).rpartition("#/components/schemas/")[2]
+            if name and name not in used:
+                used.add(name)
+                todo.append(schemas.get(name))
+            todo.extend(node.values())
+    for name in set(schemas) - used:
+        del schemas[name]
+    operations = [op for item in schema["paths"].values() for op in item.values()]
+    secured = {name for op in operations for need in op.get("security", []) for name in need}
+    schemes = components.get("securitySchemes", {})
+    for name in set(schemes) - secured:
+        del schemes[name]
+    if "securitySchemes" in components and not schemes:
+        del components["securitySchemes"]
+
+
+def _serving_ingress():
+    """This replica's CascadeIngress, or None outside a Serve replica. Serve's replica
+    context holds it: that is how Serve itself hands `self` to the routes."""
+    try:
+        return serve.get_replica_context().servable_object
+    except RayServeException:
+        return None
+
+
+async def _admin_digest() -> str | None:
+    return getattr(_serving_ingress(), "admin_digest", None)
+
+
+require_admin = admin_dependency(_admin_digest)
+fastapi_app = IngressApp(title="coe-serve", description="Cascades of ensembles on Ray Serve")
+
+
+class CascadeError(Exception):
+    """The cascade gave no answer: a 5xx, the server's problem rather than the client's."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+
+
+class CascadeUnavailable(CascadeError):
+    """No tier could answer an image (503, with Retry-After)."""
+
+    status = 503
+    code = "cascade_unavailable"
+
+
+class DeadlineExceeded(CascadeError):
+    """The request's deadline expired and `on_deadline` is `error`, or nothing answered."""
+
+    status = 504
+    code = "deadline_exceeded"
 
 
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(
-        status_code=status,
-        content={"error": {"code": code, "message": message}},
-        headers=headers,
-    )
+    body = ErrorResponse(error=ErrorBody(code=code, message=message))
+    return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
 
 
 def retry_after(seconds: float) -> dict[str, str]:
@@ -58,23 +172,26 @@ async def _input_error(_request: Request, exc: InputError) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message)
 
 
+@fastapi_app.exception_handler(AdminAuthError)
+async def _admin_error(_request: Request, exc: AdminAuthError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return error_response(exc.status, exc.code, exc.message, headers)
+
+
+@fastapi_app.exception_handler(CascadeError)
+async def _cascade_error(_request: Request, exc: CascadeError) -> JSONResponse:
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
 @fastapi_app.exception_handler(RequestValidationError)
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    return error_response(422, "invalid_request", _describe_validation(exc.errors()))
+    return error_response(422, "invalid_request", describe_validation(exc.errors()))
 
 
 @fastapi_app.exception_handler(StarletteHTTPException)
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail))
-
-
-def _describe_validation(errors) -> str:
-    parts = []
-    for error in errors[:5]:
-        loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts)
 
 
 @serve.deployment
@@ -100,7 +217,6 @@ class CascadeIngress:
         from serve_app.stats import StatsAggregator
 
         self.config = parse_cascade(config, check_models=False, catalog=catalog_path)
-        self._config_json = self.config.model_dump(mode="json")
         # colocate_first_tier: the first tier's members live in this process
         self.local_members = {
             m["name"]: MemberDeployment.func_or_class(
@@ -131,21 +247,33 @@ class CascadeIngress:
             member_timeout_s=self.config.ingress.member_timeout_s,
         )
         self.limits = self.config.ingress
+        self.reader = ClassifyReader(self.limits)
         self.stats = StatsAggregator([(t.name, t.gpu_class) for t in self.config.tiers])
         self.metrics = CascadeMetrics()
         self._class_names = [self.config.class_name(i) for i in range(self.config.num_classes)]
-        self._formats = tuple(self.limits.allowed_formats)
-        self._image_types = {t for f in self._formats for t in CONTENT_TYPES[f]}
-        self._admin_digest = admin_token_sha256
+        self.admin_digest = admin_token_sha256  # read by the require_admin dependency
 
     def reconfigure(self, user_config: dict) -> None:
         """Serve calls this with the deployment's user_config (at start and on every
-        update, without restarting the replica); PUT /v1/cascade/policy calls it too.
-        Validates everything first, so an invalid update leaves the live policy as it was.
-        """
-        update = self._parse_policy(user_config)
-        if update is None:
-            return
+        update, without restarting the replica). Validates everything first, so an
+        invalid update leaves the live policy as it was."""
+        if user_config:
+            self._apply(self._known_tiers(PolicyUpdate.model_validate(user_config)))
+
+    def _known_tiers(self, update: PolicyUpdate) -> PolicyUpdate:
+        """`update`, unless it names a tier this cascade does not have (a 422)."""
+        known = [t.name for t in self.config.tiers]
+        unknown = sorted(set(update.exit_policies) - set(known))
+        if unknown:
+            raise InputError(
+                "invalid_policy",
+                f"exit_policies.{unknown[0]}: unknown tier; tiers are {', '.join(known)}",
+                status=422,
+            )
+        return update
+
+    def _apply(self, update: PolicyUpdate) -> None:
+        """Make `update` live: in the runner, and in the config GET /v1/cascade shows."""
         by_name = update.exit_policies
         self.runner.tiers = tuple(
             dataclasses.replace(plan, policy=by_name[plan.name].kind,
@@ -153,23 +281,12 @@ class CascadeIngress:
             if plan.name in by_name else plan
             for plan in self.runner.tiers
         )
-        for tier_json in self._config_json["tiers"]:
-            if tier_json["name"] in by_name:
-                tier_json["exit_policy"] = by_name[tier_json["name"]].model_dump(mode="json")
-
-    def _parse_policy(self, user_config) -> PolicyUpdate | None:
-        """The validated policy update (None for an empty user_config); raises ValueError
-        naming the field for a bad shape, a bad value or an unknown tier."""
-        if not user_config:
-            return None
-        update = PolicyUpdate.model_validate(user_config)
-        known = [t.name for t in self.config.tiers]
-        unknown = sorted(set(update.exit_policies) - set(known))
-        if unknown:
-            raise ValueError(
-                f"exit_policies.{unknown[0]}: unknown tier; tiers are {', '.join(known)}"
-            )
-        return update
+        tiers = [
+            tier.model_copy(update={"exit_policy": by_name[tier.name]})
+            if tier.name in by_name else tier
+            for tier in self.config.tiers
+        ]
+        self.config = self.config.model_copy(update={"tiers": tiers})
 
     def live_policies(self) -> dict:
         return {
@@ -177,161 +294,84 @@ class CascadeIngress:
             for plan in self.runner.tiers
         }
 
-    @fastapi_app.put("/v1/cascade/policy")
-    async def update_policy(self, request: Request) -> JSONResponse:
-        """Admin: change exit policies at runtime (bearer token from COE_ADMIN_TOKEN)."""
-        try:
-            check_bearer(request.headers.get("authorization"), self._admin_digest)
-        except AdminAuthError as exc:
-            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            return error_response(exc.status, exc.code, exc.message, headers)
-        body = await request.body()
-        if len(body) > ADMIN_BODY_LIMIT:
-            return error_response(413, "body_too_large", f"policy body over {ADMIN_BODY_LIMIT} B")
-        try:
-            update = self._parse_policy(PolicyUpdate.model_validate_json(body).model_dump())
-        except ValidationError as exc:
-            return error_response(422, "invalid_policy", _describe_validation(exc.errors()))
-        except ValueError as exc:
-            return error_response(422, "invalid_policy", str(exc))
-        self.reconfigure(update.model_dump(mode="json"))
+    @fastapi_app.put(
+        ADMIN_PATH,
+        response_model=PolicyUpdate,
+        dependencies=[Depends(require_admin)],
+        responses=error_responses(401, 403, 404, 413, 422),
+        openapi_extra=POLICY_BODY,
+    )
+    async def update_policy(self, request: Request) -> PolicyUpdate:
+        """Admin: change exit policies at runtime, no restart (bearer token from
+        COE_ADMIN_TOKEN). Answers every tier's live policy."""
+        body = await read_body(request, ADMIN_BODY_LIMIT, f"policy body over {ADMIN_BODY_LIMIT} B")
+        self._apply(self._known_tiers(parse_json(body, PolicyUpdate, "invalid_policy")))
         logger.info("exit policies changed by admin: %s", self.live_policies())
-        return JSONResponse(content={"exit_policies": self.live_policies()})
+        return PolicyUpdate.model_validate({"exit_policies": self.live_policies()})
 
-    @fastapi_app.post("/v1/classify")
-    async def classify(self, request: Request) -> JSONResponse:
+    @fastapi_app.post(
+        "/v1/classify",
+        response_model=ClassifyResponse,
+        responses=error_responses(400, 413, 415, 422, 500, 503, 504),
+        openapi_extra=CLASSIFY_BODY,
+    )
+    async def classify(self, request: Request) -> ClassifyResponse:
+        """Classify images through the cascade: each prediction carries its tier trace
+        and its cost. Optional deadline header: ingress.deadline_header (ms)."""
         start = time.perf_counter()
         try:
-            deadline_s = self._deadline_s(request)
-            images = await self._read_images(request)
+            deadline_s = self.reader.deadline_s(request)
+            images = await self.reader.images(request)
             outcomes = await self.runner.run(images, deadline_s=deadline_s, started=start)
-            response = self._predictions(outcomes)
-        except InputError as exc:
-            response = error_response(exc.status, exc.code, exc.message)
-        except Exception:  # a server bug, not the client's fault: 500 with a JSON body
+            answer = self._answer(outcomes)
+        except (InputError, CascadeError) as exc:  # answered by its handler; counted here
+            self._account(exc.status, start)
+            raise
+        except Exception as exc:  # a server bug, not the client's fault: a JSON 500
             logger.exception("classify failed")
-            response = error_response(500, "internal_error", "the cascade failed; see server logs")
-        else:
-            if response.status_code == 200:
-                self.stats.record_outcomes(outcomes)
-                self.metrics.record_outcomes(outcomes)
+            self._account(500, start)
+            raise CascadeError("the cascade failed; see server logs") from exc
+        self.stats.record_outcomes(outcomes)
+        self.metrics.record_outcomes(outcomes)
+        self._account(200, start)
+        return answer
+
+    @fastapi_app.get("/v1/cascade", response_model=CascadeConfig)
+    async def cascade(self) -> CascadeConfig:
+        """The cascade's config, with the live exit policies."""
+        return self.config
+
+    @fastapi_app.get("/v1/stats", response_model=StatsResponse)
+    async def stats_view(self) -> StatsResponse:
+        return self.stats.snapshot()
+
+    @fastapi_app.get("/healthz", response_model=HealthResponse)
+    async def healthz(self) -> HealthResponse:
+        return HealthResponse(status="ok", cascade=self.config.name,
+                              tiers=len(self.config.tiers))
+
+    def _account(self, status: int, start: float) -> None:
+        """Count one classify response (every status) in the stats and the metrics."""
         latency_ms = (time.perf_counter() - start) * 1000.0
-        self.stats.record_response(response.status_code, latency_ms)
-        self.metrics.record_response(response.status_code, latency_ms)
-        return response
+        self.stats.record_response(status, latency_ms)
+        self.metrics.record_response(status, latency_ms)
 
-    @fastapi_app.get("/v1/cascade")
-    async def cascade(self) -> dict:
-        return self._config_json
-
-    @fastapi_app.get("/v1/stats")
-    async def stats_view(self) -> dict:
-        return self.stats.snapshot().model_dump(mode="json")
-
-    @fastapi_app.get("/healthz")
-    async def healthz(self) -> dict:
-        return {"status": "ok", "cascade": self.config.name, "tiers": len(self.config.tiers)}
-
-    def _deadline_s(self, request: Request) -> float | None:
-        """This request's deadline in seconds: the header if given, else the config's."""
-        header = self.limits.deadline_header
-        raw = request.headers.get(header)
-        if raw is None:
-            default = self.limits.deadline_ms
-            return None if default is None else default / 1000.0
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        cap = self.limits.max_deadline_ms
-        if not (math.isfinite(value) and 0 < value <= cap):
-            raise InputError(
-                "bad_deadline",
-                f"header {header}: {raw[:40]!r} is not a number of ms in (0, {cap:g}]",
-            )
-        return value / 1000.0
-
-    async def _read_images(self, request: Request) -> list[np.ndarray]:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in self._image_types and content_type not in JSON_TYPES:
-            accepted = ", ".join(sorted(self._image_types))
-            raise InputError(
-                "unsupported_media_type",
-                f"content type {content_type or '(none)'!r} not supported; send {accepted} "
-                'or application/json {"images": [<base64>...]}',
-                status=415,
-            )
-        body = await self._read_body(request)
-        if not body:
-            raise InputError("empty_body", "the request body is empty")
-        if content_type in self._image_types:
-            return [await self._decode(body, "image")]
-        try:
-            parsed = ClassifyRequest.model_validate_json(body)
-        except ValidationError as exc:
-            raise InputError(
-                "invalid_request", _describe_validation(exc.errors()), status=422
-            ) from None
-        limit = self.limits.max_images_per_request
-        if len(parsed.images) > limit:
-            raise InputError(
-                "too_many_images",
-                f"images: {len(parsed.images)} images sent, max_images_per_request is {limit}",
-                status=413,
-            )
-        return [
-            await self._decode(decode_base64(text, i), f"images[{i}]")
-            for i, text in enumerate(parsed.images)
-        ]
-
-    async def _read_body(self, request: Request) -> bytes:
-        limit = self.limits.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise InputError(
-                "body_too_large", f"body of {declared} bytes exceeds max_body_bytes={limit}", 413
-            )
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise InputError("body_too_large", f"body exceeds max_body_bytes={limit}", 413)
-        return bytes(body)
-
-    async def _decode(self, data: bytes, where: str) -> np.ndarray:
-        kwargs = {"max_pixels": self.limits.max_pixels, "where": where, "formats": self._formats}
-        if len(data) > DECODE_IN_THREAD_BYTES:
-            return await asyncio.to_thread(decode_image, data, **kwargs)
-        return decode_image(data, **kwargs)
-
-    def _predictions(self, outcomes: list[ImageOutcome]) -> JSONResponse:
+    def _answer(self, outcomes: list[ImageOutcome]) -> ClassifyResponse:
+        """The predictions; raises DeadlineExceeded / CascadeUnavailable when an image has
+        no acceptable answer."""
         expired = [i for i, o in enumerate(outcomes) if o.deadline_expired]
         if expired and (self.limits.on_deadline == "error" or any(
             outcomes[i].label is None for i in expired
         )):
             reasons = "; ".join(outcomes[expired[0]].reasons)
-            return error_response(
-                504, "deadline_exceeded", f"image(s) {expired} not answered in time: {reasons}"
-            )
+            raise DeadlineExceeded(f"image(s) {expired} not answered in time: {reasons}")
         failed = [i for i, o in enumerate(outcomes) if o.label is None]
         if failed:
             reasons = "; ".join(outcomes[failed[0]].reasons)
-            return error_response(
-                503, "cascade_unavailable", f"no tier answered image(s) {failed}: {reasons}",
+            raise CascadeUnavailable(
+                f"no tier answered image(s) {failed}: {reasons}",
                 retry_after(self.limits.retry_after_s),
             )
-        predictions = [
-            {
-                "label": o.label,
-                "class_name": self._class_names[o.label],
-                "confidence": o.confidence,
-                "exit_tier": {"name": o.exit_tier, "index": o.exit_index},
-                "tiers": [vars(t) for t in o.tiers],
-                "latency_ms": o.latency_ms,
-                "cost": o.cost.model_dump(mode="json"),
-                "degraded": o.degraded,
-                "reason": "; ".join(o.reasons) if o.reasons else None,
-            }
-            for o in outcomes
-        ]
-        return JSONResponse(content={"predictions": predictions})
+        return ClassifyResponse(predictions=[
+            Prediction.from_outcome(o, self._class_names[o.label]) for o in outcomes
+        ])

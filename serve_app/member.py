@@ -46,6 +46,21 @@ def lower_cpu_priority() -> None:
 
 
 _THREAD_STATE = threading.local()
+BATCH_SIZE_BOUNDARIES = [1.5, 2.5, 3.5, 4.5, 6.5, 8.5, 16.5, 32.5, 64.5]
+
+
+def _batch_size_histogram():
+    """Live batch sizes per member (`ray_coe_member_batch_size`), to check the planner's
+    predicted batches. None outside a Serve replica (e.g. unit tests)."""
+    try:
+        from ray.serve.metrics import Histogram
+
+        return Histogram(
+            "coe_member_batch_size", "images per forward call of a member",
+            boundaries=BATCH_SIZE_BOUNDARIES, tag_keys=("tier", "member"),
+        )
+    except Exception:  # noqa: BLE001 - metrics are an aid; never fail a replica over them
+        return None
 
 
 @serve.deployment
@@ -82,6 +97,7 @@ class MemberDeployment:
         self._clock = DeviceClock(load_catalog(catalog_path), calibration=calibration)
         self._layers = count_layers(self._loaded.model)
         self._batches = 0  # forward passes run (tests check that cancelled work never ran)
+        self._batch_sizes = _batch_size_histogram()
         self._images = 0
         # One forward thread per member: torch runs single-threaded, and a member that runs
         # inside the ingress (colocate_first_tier) must not share the loop's default pool.
@@ -118,6 +134,8 @@ class MemberDeployment:
         size = len(images)
         self._batches += 1
         self._images += size
+        if self._batch_sizes is not None:
+            self._batch_sizes.observe(size, tags={"tier": self.tier, "member": self.member})
         loop = asyncio.get_running_loop()
         probs, seconds = await loop.run_in_executor(self._executor, self._forward,
                                                     np.stack(images))

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -40,21 +41,33 @@ class TierPlan:
             raise ValueError(f"tier {self.name!r}: need one caller per member")
 
 
+def _doc(text: str) -> dict[str, str]:
+    """Field metadata pydantic reads as the field's description in the HTTP schema."""
+    return {"description": text}
+
+
 @dataclass
 class TierTrace:
-    """What one tier did for one image."""
+    """What one tier did for one image.
+
+    The one definition of the trace: the HTTP schema (serve_app.schemas.Prediction) uses
+    this dataclass as it is, so the runner stays free of pydantic models.
+    """
 
     tier: str
     index: int
-    votes: dict[str, int | None]  # member -> argmax label, None if it did not answer
+    votes: dict[str, int | None] = field(
+        metadata=_doc("member -> voted (argmax) label; null if it did not answer"))
     label: int | None
     confidence: float | None
     agreement: float | None
-    decision: str  # "exit" | "escalate" | "failed"
+    decision: Literal["exit", "escalate", "failed"]
     policy_met: bool
-    missing: list[str] = field(default_factory=list)  # failed or cancelled members
-    failed: dict[str, str] = field(default_factory=dict)  # member -> reason
-    cancelled: list[str] = field(default_factory=list)  # stopped once the outcome was fixed
+    missing: list[str] = field(
+        default_factory=list, metadata=_doc("members that failed or were cancelled"))
+    failed: dict[str, str] = field(default_factory=dict, metadata=_doc("member -> reason"))
+    cancelled: list[str] = field(
+        default_factory=list, metadata=_doc("members stopped once the outcome was fixed"))
 
 
 @dataclass
@@ -275,6 +288,7 @@ class CascadeRunner:
                 device_seconds=float(result.device_seconds),
                 emulated=bool(result.emulated),
                 cpu_seconds=float(result.cpu_seconds),
+                batch_size=int(result.batch_size),
             )
         )
 

@@ -1,4 +1,8 @@
-"""HTTP schemas of the ingress (pydantic): requests, predictions, stats and errors."""
+"""HTTP schemas of the ingress (pydantic): requests, predictions, stats and errors.
+
+The routes declare these as response models, so /openapi.json and /docs show the real
+wire format; the tier trace is the runner's own dataclass, not a copy of its fields.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cascade.config import ExitPolicyConfig
 from cost_model.record import CostRecord
+from serve_app.runner import ImageOutcome, TierTrace
 
 __all__ = [
     "ClassifyRequest",
@@ -16,12 +21,14 @@ __all__ = [
     "ErrorBody",
     "ErrorResponse",
     "ExitTier",
+    "HealthResponse",
     "LatencySummary",
     "PolicyUpdate",
     "Prediction",
     "StatsResponse",
     "TierStats",
     "TierTrace",
+    "error_responses",
 ]
 
 
@@ -36,7 +43,8 @@ class ClassifyRequest(BaseModel):
 class PolicyUpdate(BaseModel):
     """Body of PUT /v1/cascade/policy and the ingress user_config: tier -> exit policy.
 
-    Only the tiers named change; the rest keep their live policy.
+    Only the tiers named change; the rest keep their live policy. The PUT answers with
+    the same shape: every tier's live policy after the change.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -47,22 +55,6 @@ class PolicyUpdate(BaseModel):
 class ExitTier(BaseModel):
     name: str
     index: int
-
-
-class TierTrace(BaseModel):
-    """What one tier did for one image."""
-
-    tier: str
-    index: int
-    votes: dict[str, int | None] = Field(description="member -> voted label (null: no answer)")
-    label: int | None
-    confidence: float | None
-    agreement: float | None
-    decision: Literal["exit", "escalate", "failed"]
-    policy_met: bool
-    missing: list[str] = Field(default_factory=list)
-    failed: dict[str, str] = Field(default_factory=dict)
-    cancelled: list[str] = Field(default_factory=list)
 
 
 class Prediction(BaseModel):
@@ -78,9 +70,32 @@ class Prediction(BaseModel):
     degraded: bool = False
     reason: str | None = None
 
+    @classmethod
+    def from_outcome(cls, outcome: ImageOutcome, class_name: str) -> Prediction:
+        """The answer for an image the cascade labelled (`outcome.label` is not None)."""
+        return cls(
+            label=outcome.label,
+            class_name=class_name,
+            confidence=outcome.confidence,
+            exit_tier=ExitTier(name=outcome.exit_tier, index=outcome.exit_index),
+            tiers=outcome.tiers,
+            latency_ms=outcome.latency_ms,
+            cost=outcome.cost,
+            degraded=outcome.degraded,
+            reason="; ".join(outcome.reasons) if outcome.reasons else None,
+        )
+
 
 class ClassifyResponse(BaseModel):
+    """Body of a 200 from POST /v1/classify: one prediction per image, in request order."""
+
     predictions: list[Prediction]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    cascade: str = Field(description="the cascade's name")
+    tiers: int = Field(description="number of tiers")
 
 
 class TierStats(BaseModel):
@@ -115,12 +130,43 @@ class StatsResponse(BaseModel):
     latency_ms: LatencySummary
     emulated: bool
     note: str
+    batch_size_by_member: dict[str, float] = Field(
+        default_factory=dict,
+        description="'<tier>/<member>' -> mean live batch size (images / forward calls); "
+        "compare with `coe plan --json` predicted_batch",
+    )
 
 
 class ErrorBody(BaseModel):
-    code: str
-    message: str
+    code: str = Field(description="stable machine-readable code, e.g. corrupt_image")
+    message: str = Field(description="what was wrong, naming the field or limit")
 
 
 class ErrorResponse(BaseModel):
+    """Body of every 4xx and 5xx the ingress itself answers."""
+
     error: ErrorBody
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Bad input: an unreadable image, bad base64, a bad deadline header",
+    401: "No `Authorization: Bearer <token>` header",
+    403: "The admin token is not valid",
+    404: "Not found (the admin API is off when no admin token is configured)",
+    413: "Body, image count or pixel count over the configured limit",
+    415: "Content type or image format not accepted",
+    422: "The JSON body does not match its schema",
+    500: "The server failed (see its logs)",
+    503: "No tier could answer; retry after Retry-After seconds",
+    504: "The request's deadline expired (ingress.on_deadline: error)",
+}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict]:
+    """The `responses=` of a route: each status documented with the ErrorResponse body."""
+    return {
+        status: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[status]}
+        | ({"headers": RETRY_AFTER} if status == 503 else {})
+        for status in statuses
+    }

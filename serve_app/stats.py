@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from cost_model.device_time import emulation_note
-from cost_model.record import usd_per_1k
+from cost_model.record import mean_batch_sizes, usd_per_1k
 from serve_app.runner import ImageOutcome
 from serve_app.schemas import LatencySummary, StatsResponse, TierStats
 
@@ -62,6 +62,8 @@ class StatsAggregator:
         self._degraded = 0
         self._device_seconds: dict[str, float] = {}
         self._usd: dict[str, float] = {}
+        self._member_images: dict[str, int] = {}
+        self._member_batches: dict[str, float] = {}
         self._emulated = False
         self._latency = LatencyRing(latency_capacity)
 
@@ -90,6 +92,9 @@ class StatsAggregator:
                 self._device_seconds[gpu_class] = self._device_seconds.get(gpu_class, 0.0) + seconds
             for gpu_class, usd in cost.usd_by_gpu_class.items():
                 self._usd[gpu_class] = self._usd.get(gpu_class, 0.0) + usd
+            for member, share in cost.batches_by_member.items():
+                self._member_images[member] = self._member_images.get(member, 0) + 1
+                self._member_batches[member] = self._member_batches.get(member, 0.0) + share
             self._emulated = self._emulated or cost.emulated
 
     def snapshot(self) -> StatsResponse:
@@ -122,4 +127,5 @@ class StatsAggregator:
             latency_ms=LatencySummary(count=len(self._latency), p50_ms=p50, p95_ms=p95, p99_ms=p99),
             emulated=self._emulated,
             note=emulation_note(self._emulated),
+            batch_size_by_member=mean_batch_sizes(self._member_images, self._member_batches),
         )

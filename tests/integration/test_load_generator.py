@@ -156,7 +156,7 @@ def test_locustfile_runs_headless_and_stops(stub_url, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     started = time.monotonic()
     done = subprocess.run(
-        [str(locust), "-f", str(REPO / "load_tests" / "locustfile.py"), "--headless",
+        [str(locust), "-f", str(REPO / "load_tests" / "client" / "locustfile.py"), "--headless",
          "-u", "2", "-r", "2", "-t", "3s", "--host", f"{stub_url}", "--coe-images", "20",
          "--json-file", str(tmp_path / "stats"), "--only-summary"],
         capture_output=True, text=True, timeout=90, cwd=tmp_path, env=env,

@@ -59,3 +59,18 @@ def test_latency_ring_is_bounded_and_keeps_the_latest():
         ring.add(value)
     assert len(ring) == 4
     assert ring.percentiles([50, 100]) == pytest.approx([2.5, 4.0])
+
+
+def test_live_batch_size_per_member_is_images_over_batches():
+    # Member a ran 3 images in one batch of 2 and one batch of 1: mean batch 1.5.
+    usages = [
+        [MemberUsage("t0", "a", "T4", 0.001, True, batch_size=2)],
+        [MemberUsage("t0", "a", "T4", 0.001, True, batch_size=2)],
+        [MemberUsage("t0", "a", "T4", 0.002, True, batch_size=1)],
+    ]
+    stats = StatsAggregator([("t0", "T4")])
+    stats.record_outcomes([
+        ImageOutcome(1, 0.9, "t0", 0, [trace(0, "exit")], 5.0, record_from_usage(u, PRICES))
+        for u in usages
+    ])
+    assert stats.snapshot().batch_size_by_member == pytest.approx({"t0/a": 1.5})
