@@ -28,10 +28,6 @@ class GPUClass(BaseModel):
     device_model: DeviceModel = Field(description="cited speed figures of the class")
 
     @property
-    def price_per_second_usd(self) -> float:
-        return self.price_per_hour_usd / 3600.0
-
-    @property
     def resource_name(self) -> str:
         """The Ray custom resource that nodes of this class advertise."""
         return f"accelerator_type:{self.accelerator_type}"
