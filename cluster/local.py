@@ -3,15 +3,16 @@
 Every node is its own `ray start --block` process (head first, then one per pool node),
 started in a new session: that process owns the node's GCS/raylet/agents/workers and shuts
 them down on SIGTERM, so `down` stops exactly our trees by PID and never runs `ray stop`
-(which would kill every other Ray on the machine). Pool nodes advertise logical GPUs and
-the `accelerator_type:<X>` resource of their GPU class, which is what placement asks for.
+(which would kill every other Ray on the machine). Pool nodes join one at a time, and
+each `ray start` writes to its own log file, so a terminal sees only what `up` reports.
+What each node runs is planned in cluster/node_plan.py; this module launches, waits, stops.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -19,12 +20,11 @@ import sys
 import time
 from pathlib import Path
 
-from cluster import auth, processes
-from cluster.placement import HEAD_RESOURCE
+from cluster import auth, processes, quiet
+from cluster.node_plan import node_env, plan_nodes, required_ports
 from cluster.spec import ClusterSpec, load_cluster_spec
 from cluster.state import (
     ClusterState,
-    NodePorts,
     NodeState,
     load_state,
     remove_state,
@@ -32,19 +32,15 @@ from cluster.state import (
     save_state,
     state_dir,
 )
-from cost_model.catalog import GPUCatalog, load_catalog
+from cost_model.catalog import GPUCatalog
 
-LABEL_PREFIX = "coe-serve"
 NAMESPACE = "coe"
-# The head advertises this much of HEAD_RESOURCE; ingress replicas take 0.001 each.
-HEAD_RESOURCE_TOTAL = 1
-# Ray's own convention on real GPU nodes: accelerator_type:<X> = 1 per node.
-ACCELERATOR_RESOURCE_TOTAL = 1
-MB = 1024 * 1024
-DRAIN_TIMEOUT_ENV = "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"
 # Written into the temp dir by `ray start` once the node is fully up (ray._common.utils).
 RAY_ADDRESS_FILE = "ray_current_cluster"
 WORKER_START_ATTEMPTS = 5  # ray start gives up after 30 s when the machine is overloaded
+TAIL_LINES = 15
+# Starts each attempt's section of a node log (the `ray start` argv follows).
+ATTEMPT_MARKER = "--- coe: "
 # What ray_env() sets to reach a cluster (printed by `coe cluster env`).
 CLUSTER_ENV_KEYS = (
     "RAY_AUTH_MODE",
@@ -70,127 +66,13 @@ def ray_executable() -> str:
     return found
 
 
-def node_ports(spec: ClusterSpec, index: int) -> NodePorts:
-    """Ports of node `index` (0 = head): its own block so nodes on one machine never clash."""
-    ports = spec.head.ports
-    base = ports.node_port_base + index * ports.block_size
-    first_worker = base + 8
-    return NodePorts(
-        node_manager=base,
-        object_manager=base + 1,
-        dashboard_agent_listen=base + 2,
-        dashboard_agent_grpc=base + 3,
-        runtime_env_agent=base + 4,
-        metrics_export=base + 5,
-        ray_client_server=base + 6,
-        min_worker=first_worker,
-        max_worker=first_worker + ports.worker_ports_per_node - 1,
-    )
-
-
-def _labels(spec: ClusterSpec, pool: str, gpu_class: str | None) -> str:
-    labels = {f"{LABEL_PREFIX}/cluster": spec.name, f"{LABEL_PREFIX}/pool": pool}
-    if gpu_class:
-        labels[f"{LABEL_PREFIX}/gpu-class"] = gpu_class
-    return ",".join(f"{key}={value}" for key, value in labels.items())
-
-
-def _common_flags(ports: NodePorts, num_cpus: int, memory_gb: float | None, store_mb: int):
-    flags = [
-        "--block",
-        "--disable-usage-stats",
-        "--node-ip-address=127.0.0.1",
-        f"--num-cpus={num_cpus}",
-        f"--object-store-memory={store_mb * MB}",
-        f"--node-manager-port={ports.node_manager}",
-        f"--object-manager-port={ports.object_manager}",
-        f"--dashboard-agent-listen-port={ports.dashboard_agent_listen}",
-        f"--dashboard-agent-grpc-port={ports.dashboard_agent_grpc}",
-        f"--runtime-env-agent-port={ports.runtime_env_agent}",
-        f"--metrics-export-port={ports.metrics_export}",
-        f"--min-worker-port={ports.min_worker}",
-        f"--max-worker-port={ports.max_worker}",
-    ]
-    if memory_gb is not None:
-        flags.append(f"--memory={int(memory_gb * 1024 * MB)}")
-    return flags
-
-
-def plan_nodes(
-    spec: ClusterSpec,
-    catalog: GPUCatalog | None = None,
-    ray: str = "ray",
-    log_dir: Path | None = None,
-) -> list[NodeState]:
-    """The nodes of `spec` with the exact `ray start` argv of each (pure: starts nothing)."""
-    catalog = catalog or load_catalog()
-    spec.check_gpu_classes(catalog)
-    log_dir = log_dir or Path(spec.resolved_temp_dir()) / "coe-logs"
-    head = spec.head
-    head_ports = node_ports(spec, 0)
-    head_name = f"{spec.name}-head"
-    head_argv = [
-        ray,
-        "start",
-        "--head",
-        f"--port={head.ports.gcs}",
-        "--include-dashboard=true",
-        "--dashboard-host=127.0.0.1",
-        f"--dashboard-port={head.ports.dashboard}",
-        f"--ray-client-server-port={head_ports.ray_client_server}",
-        f"--temp-dir={spec.resolved_temp_dir()}",
-        f"--node-name={head_name}",
-        f"--labels={_labels(spec, 'head', None)}",
-        "--num-gpus=0",
-        f"--resources={json.dumps({HEAD_RESOURCE: HEAD_RESOURCE_TOTAL})}",
-        *_common_flags(head_ports, head.num_cpus, head.memory_gb, head.object_store_mb),
-    ]
-    nodes = [
-        NodeState(
-            name=head_name,
-            role="head",
-            num_cpus=head.num_cpus,
-            ports=head_ports,
-            argv=head_argv,
-            log_path=str(log_dir / f"{head_name}.log"),
-        )
-    ]
-    index = 1
-    for pool in spec.pools:
-        gpu = catalog.get(pool.gpu_class)
-        for replica in range(pool.node_count):
-            name = f"{spec.name}-{pool.name}-{replica}"
-            ports = node_ports(spec, index)
-            argv = [
-                ray,
-                "start",
-                f"--address={spec.address}",
-                f"--node-name={name}",
-                f"--labels={_labels(spec, pool.name, pool.gpu_class)}",
-                f"--num-gpus={pool.gpus_per_node}",
-                f"--resources={json.dumps({gpu.resource_name: ACCELERATOR_RESOURCE_TOTAL})}",
-                *_common_flags(ports, pool.num_cpus, pool.memory_gb, pool.object_store_mb),
-            ]
-            nodes.append(
-                NodeState(
-                    name=name,
-                    role="worker",
-                    pool=pool.name,
-                    gpu_class=pool.gpu_class,
-                    accelerator_type=gpu.accelerator_type,
-                    num_gpus=pool.gpus_per_node,
-                    num_cpus=pool.num_cpus,
-                    ports=ports,
-                    argv=argv,
-                    log_path=str(log_dir / f"{name}.log"),
-                )
-            )
-            index += 1
-    return nodes
-
-
 def token_path_for(name: str) -> Path:
     return state_dir() / f"{name}.token"
+
+
+def log_dir_for(name: str) -> Path:
+    """Where `up` writes each node's `ray start` output and its own driver's output."""
+    return state_dir() / f"{name}-logs"
 
 
 def ray_env(name: str | None = None) -> dict[str, str]:
@@ -263,35 +145,39 @@ def _port_free(port: int) -> bool:
 
 def busy_ports(spec: ClusterSpec, nodes: list[NodeState]) -> list[str]:
     """Which of the ports the cluster needs are taken already (named by node and role)."""
-    wanted: list[tuple[str, int]] = [
-        ("head gcs", spec.head.ports.gcs),
-        ("head dashboard", spec.head.ports.dashboard),
+    return [
+        f"{label} ({port})" for label, port in required_ports(spec, nodes) if not _port_free(port)
     ]
-    for node in nodes:
-        ports = node.ports
-        for field, port in ports.model_dump().items():
-            if field in ("min_worker", "max_worker"):
-                continue
-            if field == "ray_client_server" and node.role != "head":
-                continue
-            wanted.append((f"{node.name} {field}", port))
-        wanted += [
-            (f"{node.name} worker port", port)
-            for port in range(ports.min_worker, ports.max_worker + 1)
-        ]
-    return [f"{label} ({port})" for label, port in wanted if not _port_free(port)]
 
 
-def _tail(path: str, lines: int = 15) -> str:
+def _tail(path: str, lines: int = TAIL_LINES) -> str:
+    """The last `lines` lines the latest attempt wrote to node log `path`, indented."""
     try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+        text = Path(path).read_text(errors="replace").splitlines()
     except OSError:
-        return "(no log)"
+        return "    (no log)"
+    starts = [i for i, line in enumerate(text) if line.startswith(ATTEMPT_MARKER)]
+    latest = text[starts[-1] + 1 :] if starts else text
+    return "\n".join(f"    {line}" for line in latest[-lines:]) or "    (no output)"
 
 
-def _start_node(node: NodeState, env: dict[str, str]) -> subprocess.Popen:
+def _node_failure(node: NodeState, what: str, temp_dir: str) -> ClusterStartError:
+    """An error naming the node, its `ray start` log and that log's last lines."""
+    return ClusterStartError(
+        f"{node.name} {what}\n  log: {node.log_path}\n"
+        f"  Ray's own logs: {temp_dir}/session_latest/logs\n"
+        f"  last lines of its latest attempt:\n{_tail(node.log_path)}"
+    )
+
+
+def _start_node(node: NodeState, env: dict[str, str], attempt: int = 1) -> subprocess.Popen:
+    """Launch the node's `ray start`, its stdout and stderr appended to its own log file."""
     Path(node.log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(node.log_path, "ab") as log:
+        stamp = dt.datetime.now().isoformat(timespec="seconds")
+        header = f"{ATTEMPT_MARKER}{stamp} attempt {attempt}: {shlex.join(node.argv)}\n"
+        log.write(header.encode())
+        log.flush()
         process = subprocess.Popen(
             node.argv,
             env=env,
@@ -305,96 +191,127 @@ def _start_node(node: NodeState, env: dict[str, str]) -> subprocess.Popen:
     return process
 
 
-def _wait_for_head(spec: ClusterSpec, process: subprocess.Popen, node: NodeState, timeout_s: float):
+def _wait_for_head(state: ClusterState, process: subprocess.Popen, timeout_s: float) -> None:
     """Wait until the head finished starting: `ray start` writes the address file only then.
 
     An open GCS port is not enough: workers that join before the head registered itself
     fail with "Failed to get node info: Deadline Exceeded" on a busy machine.
     """
-    address_file = Path(spec.resolved_temp_dir()) / RAY_ADDRESS_FILE
+    head = state.nodes[0]
+    address_file = Path(state.temp_dir) / RAY_ADDRESS_FILE
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise ClusterStartError(
-                f"{node.name} exited with code {process.returncode} while starting; "
-                f"log {node.log_path}:\n{_tail(node.log_path)}"
+            raise _node_failure(
+                head, f"exited with code {process.returncode} while starting", state.temp_dir
             )
         if address_file.is_file() and address_file.read_text().strip():
             return
         time.sleep(0.3)
-    raise ClusterStartError(
-        f"{node.name} did not finish starting within {timeout_s:.0f}s (no {address_file}); "
-        f"log {node.log_path}:\n{_tail(node.log_path)}"
+    raise _node_failure(
+        head,
+        f"did not finish starting within {timeout_s:.0f}s (no {address_file})",
+        state.temp_dir,
     )
 
 
-def _wait_for_nodes(
+def _alive_nodes(ray, names: set[str]) -> dict[str, dict]:
+    return {
+        info["NodeName"]: info
+        for info in ray.nodes()
+        if info.get("Alive") and info.get("NodeName") in names
+    }
+
+
+def _join_node(
+    ray,
+    state: ClusterState,
+    node: NodeState,
+    started: dict[str, subprocess.Popen],
+    env: dict[str, str],
+    deadline: float,
+) -> dict:
+    """Start pool node `node` and wait until the GCS lists it alive; return its node info.
+
+    A `ray start` that gives up while joining (it happens on a loaded machine) is started
+    again, up to WORKER_START_ATTEMPTS times. Any other node exiting meanwhile is an error.
+    """
+    attempt = 1
+    started[node.name] = _start_node(node, env, attempt)
+    save_state(state)
+    while True:
+        for other in state.nodes:
+            process = started.get(other.name)
+            if other is node or process is None or process.poll() is None:
+                continue
+            raise _node_failure(
+                other,
+                f"exited with code {process.returncode} while {node.name} joined",
+                state.temp_dir,
+            )
+        process = started[node.name]
+        if process.poll() is not None:
+            if attempt >= WORKER_START_ATTEMPTS:
+                raise _node_failure(
+                    node,
+                    f"exited with code {process.returncode} while joining ({attempt} attempts)",
+                    state.temp_dir,
+                )
+            attempt += 1
+            leftovers = processes.owned_tree(node.pid, node.create_time)
+            processes.stop_trees([leftovers], grace_s=5.0)
+            started[node.name] = _start_node(node, env, attempt)
+            save_state(state)
+        alive = _alive_nodes(ray, {node.name})
+        if node.name in alive:
+            return alive[node.name]
+        if time.monotonic() >= deadline:
+            raise _node_failure(node, "did not join in time", state.temp_dir)
+        time.sleep(0.5)
+
+
+def _join_pool_nodes(
     state: ClusterState,
     started: dict[str, subprocess.Popen],
     env: dict[str, str],
     timeout_s: float,
     progress: bool,
 ) -> None:
-    """Poll ray.nodes() as a driver until every node of `state` is alive; record node ids.
+    """Start the pool nodes one at a time, each once the previous one is alive; record ids.
 
-    A worker whose `ray start` gives up while joining (it happens on a loaded machine) is
-    started again, up to WORKER_START_ATTEMPTS times.
+    Never two `ray start` at once: each picks its socket and log names (plasma_store.N,
+    raylet.N.out) as the first index unused in the shared session dir, so two starting
+    together can pick the same one; the loser's raylet dies with "bind: Address already in
+    use", its agents publish "Raylet is terminated. Termination is unexpected" (with the
+    head's raylet.out tail) and its `ray start` times out after 30 s.
     """
-    attempts = {node.name: 1 for node in state.nodes}
     auth.apply_to_this_process(state.token_path)
     import ray
     from tqdm import tqdm
 
-    ray.init(
-        address=state.address, namespace=NAMESPACE, log_to_driver=False, logging_level="WARNING"
-    )
-    try:
-        expected = {node.name for node in state.nodes}
-        bar = tqdm(total=len(expected), desc="nodes alive", unit="node", disable=not progress)
-        deadline = time.monotonic() + timeout_s
-        alive: dict[str, dict] = {}
-        while True:
-            for node in state.nodes:
-                process = started.get(node.name)
-                if process is None or process.poll() is None:
-                    continue
-                if node.role == "worker" and attempts[node.name] < WORKER_START_ATTEMPTS:
-                    attempts[node.name] += 1
-                    leftovers = processes.owned_tree(node.pid, node.create_time)
-                    processes.stop_trees([leftovers], grace_s=5.0)
-                    started[node.name] = _start_node(node, env)
-                    save_state(state)
-                else:
-                    raise ClusterStartError(
-                        f"{node.name} exited with code {process.returncode} while joining; "
-                        f"log {node.log_path}:\n{_tail(node.log_path)}"
-                    )
-            alive = {
-                info["NodeName"]: info
-                for info in ray.nodes()
-                if info.get("Alive") and info.get("NodeName") in expected
-            }
-            bar.update(len(alive) - bar.n)
-            if len(alive) == len(expected):
-                break
-            if time.monotonic() >= deadline:
-                missing = sorted(expected - set(alive))
-                details = "\n".join(
-                    f"--- {name} (log {state.node_by_name(name).log_path}):\n"
-                    f"{_tail(state.node_by_name(name).log_path, 8)}"
-                    for name in missing
-                )
-                raise ClusterStartError(
-                    f"timed out after {timeout_s:.0f}s waiting for nodes: {', '.join(missing)}"
-                    f"\n{details}"
-                )
-            time.sleep(0.5)
-        bar.close()
-        for node in state.nodes:
-            node.node_id = alive[node.name]["NodeID"]
-        state.node_ip = alive[state.nodes[0].name].get("NodeManagerAddress")
-    finally:
-        ray.shutdown()
+    names = {node.name for node in state.nodes}
+    deadline = time.monotonic() + timeout_s
+    with quiet.stdout_to(log_dir_for(state.name) / "driver.log"):
+        ray.init(address=state.address, namespace=NAMESPACE, **quiet.quiet_init_kwargs())
+        try:
+            bar = tqdm(
+                total=len(state.nodes),
+                initial=1,
+                desc="nodes alive",
+                unit="node",
+                disable=None if progress else True,  # None: only on a terminal
+                file=sys.stderr,
+            )
+            for node in state.nodes[1:]:
+                _join_node(ray, state, node, started, env, deadline)
+                bar.update(1)
+            bar.close()
+            alive = _alive_nodes(ray, names)
+        finally:
+            ray.shutdown()
+    for node in state.nodes:
+        node.node_id = alive[node.name]["NodeID"]
+    state.node_ip = alive[state.nodes[0].name].get("NodeManagerAddress")
 
 
 def recorded_processes_alive(state: ClusterState) -> list[int]:
@@ -424,8 +341,7 @@ def up(
             return existing, False
         remove_state(spec.name)  # stale: its processes are gone
 
-    log_dir = state_dir() / f"{spec.name}-logs"
-    nodes = plan_nodes(spec, catalog, ray=ray_executable(), log_dir=log_dir)
+    nodes = plan_nodes(spec, catalog, ray=ray_executable(), log_dir=log_dir_for(spec.name))
     busy = busy_ports(spec, nodes)
     if busy:
         shown = ", ".join(busy[:8]) + (f" and {len(busy) - 8} more" if len(busy) > 8 else "")
@@ -435,12 +351,7 @@ def up(
         )
 
     token = auth.ensure_token(token_path_for(spec.name))
-    env = auth.with_auth(dict(os.environ), token)
-    for variable in ("RAY_ADDRESS", "RAY_DASHBOARD_ADDRESS", "RAY_API_SERVER_ADDRESS"):
-        env.pop(variable, None)
-    # `down` stops the whole cluster, so a SIGTERMed node has nowhere to drain replicas to;
-    # Ray's default 30 s drain would only delay teardown.
-    env.setdefault(DRAIN_TIMEOUT_ENV, "0")
+    env = node_env(os.environ, token)
     Path(spec.resolved_temp_dir()).mkdir(parents=True, exist_ok=True)
     state = ClusterState(
         name=spec.name,
@@ -457,20 +368,34 @@ def up(
     started: dict[str, subprocess.Popen] = {}
     try:
         head = nodes[0]
-        (Path(spec.resolved_temp_dir()) / RAY_ADDRESS_FILE).unlink(missing_ok=True)
+        (Path(state.temp_dir) / RAY_ADDRESS_FILE).unlink(missing_ok=True)
         started[head.name] = _start_node(head, env)
         save_state(state)
-        _wait_for_head(spec, started[head.name], head, timeout_s)
-        for node in nodes[1:]:
-            started[node.name] = _start_node(node, env)
-            save_state(state)
-        _wait_for_nodes(state, started, env, timeout_s, progress)
+        _wait_for_head(state, started[head.name], timeout_s)
+        _join_pool_nodes(state, started, env, timeout_s, progress)
     except BaseException:
         down(spec.name, grace_s=15.0)
         raise
     state.ready = True
     save_state(state)
     return state, True
+
+
+def _disconnect_driver(state: ClusterState) -> None:
+    """Leave the cluster if this process is one of its drivers, before its nodes stop.
+
+    A driver left connected watches its raylet and GCS die under it and prints their
+    errors (and may hang at exit waiting for them).
+    """
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return
+    try:
+        gcs_address = ray.get_runtime_context().gcs_address
+    except Exception:  # noqa: BLE001 - a half-initialized driver: leave it alone
+        return
+    if gcs_address.rsplit(":", 1)[-1] == str(state.spec.head.ports.gcs):
+        ray.shutdown()
 
 
 def down(name: str | None = None, grace_s: float = 30.0) -> dict:
@@ -482,6 +407,7 @@ def down(name: str | None = None, grace_s: float = 30.0) -> dict:
     state = load_state(name)
     if state is None:
         return {"cluster": name, "was_up": False, "terminated": [], "killed": [], "left": []}
+    _disconnect_driver(state)
     workers = [node for node in state.nodes if node.role == "worker"]
     heads = [node for node in state.nodes if node.role == "head"]
     terminated: list[int] = []

@@ -90,6 +90,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     import ray
 
     from cluster.local import connect
+    from cluster.quiet import quiet_init_kwargs
     from cluster.state import load_state, resolve_cluster_name
     from cluster.status import collect_status, format_status
 
@@ -101,7 +102,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    connect(name, log_to_driver=False, logging_level="WARNING")
+    connect(name, **quiet_init_kwargs())
     try:
         status = collect_status(state)
     finally:

@@ -1,14 +1,16 @@
-"""`ray start` command lines, port blocks, state file round trip and auth env (no Ray)."""
+"""Lifecycle helpers without a cluster: node launch and logs, state file, auth env, ports."""
 
 from __future__ import annotations
 
-import json
+import shlex
 import stat
+import sys
 
 import pytest
 
-from cluster import auth
-from cluster.local import node_ports, plan_nodes, ray_env
+from cluster import auth, local
+from cluster.local import ray_env
+from cluster.node_plan import plan_nodes
 from cluster.spec import parse_cluster_spec
 from cluster.state import (
     ClusterState,
@@ -54,62 +56,6 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COE_CACHE", str(tmp_path))
     monkeypatch.delenv("COE_CLUSTER", raising=False)
     return tmp_path
-
-
-def _flag(argv, name):
-    values = [arg.split("=", 1)[1] for arg in argv if arg.startswith(f"--{name}=")]
-    assert len(values) == 1, (name, argv)
-    return values[0]
-
-
-def test_head_argv():
-    head = plan_nodes(SPEC, ray="/venv/bin/ray")[0]
-    argv = head.argv
-    assert argv[:3] == ["/venv/bin/ray", "start", "--head"]
-    assert "--block" in argv
-    assert _flag(argv, "port") == "6402"
-    assert _flag(argv, "dashboard-port") == "8302"
-    assert _flag(argv, "dashboard-host") == "127.0.0.1"
-    assert _flag(argv, "node-ip-address") == "127.0.0.1"
-    assert _flag(argv, "num-gpus") == "0"
-    assert json.loads(_flag(argv, "resources")) == {"coe_head": 1}
-    assert _flag(argv, "temp-dir") == "/tmp/coe-ray/unit"
-    assert _flag(argv, "object-store-memory") == str(128 * 1024 * 1024)
-    assert _flag(argv, "ray-client-server-port") == str(head.ports.ray_client_server)
-    assert head.role == "head" and head.gpu_class is None
-
-
-def test_worker_argv_advertise_gpu_class():
-    nodes = plan_nodes(SPEC, ray="ray")
-    assert [node.name for node in nodes] == ["unit-head", "unit-t4-0", "unit-t4-1", "unit-a100-0"]
-    t4 = nodes[1]
-    assert _flag(t4.argv, "address") == "127.0.0.1:6402"
-    assert "--head" not in t4.argv
-    assert _flag(t4.argv, "num-gpus") == "2"
-    assert _flag(t4.argv, "num-cpus") == "4"
-    assert json.loads(_flag(t4.argv, "resources")) == {"accelerator_type:T4": 1}
-    assert _flag(t4.argv, "memory") == str(2 * 1024**3)
-    assert "coe-serve/gpu-class=T4" in _flag(t4.argv, "labels")
-    a100 = nodes[3]
-    assert json.loads(_flag(a100.argv, "resources")) == {"accelerator_type:A100-40G": 1}
-    assert a100.accelerator_type == "A100-40G" and a100.gpu_class == "A100-40GB"
-
-
-def test_every_node_gets_a_disjoint_port_block():
-    nodes = plan_nodes(SPEC)
-    seen = set()
-    for node in nodes:
-        ports = node.ports.model_dump()
-        block = {v for k, v in ports.items() if k not in ("min_worker", "max_worker")}
-        block |= set(range(ports["min_worker"], ports["max_worker"] + 1))
-        assert not block & seen
-        seen |= block
-        assert _flag(node.argv, "node-manager-port") == str(node.ports.node_manager)
-        assert _flag(node.argv, "min-worker-port") == str(node.ports.min_worker)
-        assert _flag(node.argv, "max-worker-port") == str(node.ports.max_worker)
-    assert min(seen) == 20100
-    assert max(seen) == 20100 + len(nodes) * SPEC.head.ports.block_size - 1
-    assert node_ports(SPEC, 1).node_manager == 20100 + SPEC.head.ports.block_size
 
 
 def test_ray_accepts_the_generated_flags():
@@ -197,3 +143,56 @@ def test_busy_ports_names_the_node_and_port():
         listener.listen()
         busy = busy_ports(SPEC, nodes)
     assert busy == [f"unit-t4-0 object_manager ({nodes[1].ports.object_manager})"]
+
+
+def test_start_node_appends_a_header_and_the_output_to_its_log(tmp_path):
+    node = plan_nodes(SPEC, log_dir=tmp_path / "logs")[1]
+    node.argv = [sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr)"]
+    for attempt in (1, 2):
+        process = local._start_node(node, {"PATH": "/usr/bin:/bin"}, attempt)
+        assert process.wait(timeout=30) == 0
+        assert node.pid == process.pid and node.create_time is not None
+    lines = (tmp_path / "logs" / "unit-t4-0.log").read_text().splitlines()
+    assert len(lines) == 6
+    headers, outputs = lines[0::3], [sorted(lines[1:3]), sorted(lines[4:6])]
+    for attempt, header in enumerate(headers, start=1):
+        assert header.startswith(local.ATTEMPT_MARKER)
+        assert header.endswith(f" attempt {attempt}: {shlex.join(node.argv)}")
+    assert outputs == [["err", "out"], ["err", "out"]]
+
+
+def test_node_failure_names_the_log_and_shows_its_last_lines(tmp_path):
+    node = plan_nodes(SPEC, log_dir=tmp_path)[2]
+    (tmp_path / "unit-t4-1.log").write_text("\n".join(f"line {i}" for i in range(40)) + "\n")
+    message = str(local._node_failure(node, "exited with code 1 while joining", "/tmp/r"))
+    assert message.startswith("unit-t4-1 exited with code 1 while joining\n")
+    assert f"log: {tmp_path / 'unit-t4-1.log'}" in message
+    assert "Ray's own logs: /tmp/r/session_latest/logs" in message
+    assert "    line 39" in message and "    line 25" in message and "line 24" not in message
+
+
+def test_node_failure_shows_only_the_latest_attempt(tmp_path):
+    node = plan_nodes(SPEC, log_dir=tmp_path)[1]
+    marker = local.ATTEMPT_MARKER
+    (tmp_path / "unit-t4-0.log").write_text(
+        f"{marker}t attempt 1: ray start\nold failure\n{marker}t attempt 2: ray start\nnew one\n"
+    )
+    message = str(local._node_failure(node, "exited", "/tmp/r"))
+    assert message.endswith("last lines of its latest attempt:\n    new one")
+    (tmp_path / "unit-t4-0.log").write_text(f"{marker}t attempt 3: ray start\n")
+    assert str(local._node_failure(node, "exited", "/tmp/r")).endswith("    (no output)")
+
+
+def test_node_failure_without_a_log(tmp_path):
+    node = plan_nodes(SPEC, log_dir=tmp_path)[0]
+    assert "(no log)" in str(local._node_failure(node, "did not start", "/tmp/r"))
+
+
+def test_down_of_an_unknown_cluster_reports_not_up(cache):
+    assert local.down("nothing") == {
+        "cluster": "nothing",
+        "was_up": False,
+        "terminated": [],
+        "killed": [],
+        "left": [],
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cluster.local import plan_nodes
+from cluster.node_plan import plan_nodes
 from cluster.spec import parse_cluster_spec
 from cluster.state import ClusterState
 from cluster.status import build_status, format_status, parse_replica_class
