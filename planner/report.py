@@ -168,6 +168,26 @@ def markdown(report: dict) -> str:
         f"same class; {report['cost_ratio']:.2f}x in device-ms. Plan >= single best on test: "
         f"{report['chosen_at_least_single_best_on_test']}.",
     ]
+    placements = report["chosen"].get("placement") or []
+    if placements:
+        classes = list(placements[0]["usd_per_1k_images_by_class"])
+        lines += [
+            "",
+            f"Why each tier sits where it does (at {report.get('rate_per_s')} req/s; $ per 1k "
+            "images reaching the tier / predicted latency ms, per class):",
+            "",
+            "| tier | reach | predicted batch | " + " | ".join(classes) + " | chosen |",
+            "| --- | ---: | ---: |" + " ---: |" * len(classes) + " --- |",
+        ]
+        for i, p in enumerate(placements):
+            cells = [
+                f"{p['usd_per_1k_images_by_class'][g]:.2e} / {p['latency_ms_by_class'][g]:.2f}"
+                for g in classes
+            ]
+            lines.append(
+                f"| {i}: {', '.join(p['members'])} | {p['reach']:.3f} | "
+                f"{p['predicted_batch']:.2f} | " + " | ".join(cells) + f" | {p['gpu_class']} |"
+            )
     return "\n".join(lines) + "\n"
 
 
