@@ -68,7 +68,9 @@ def test_replicas_run_on_nodes_of_their_tier_class(deployed):
 
 @pytest.mark.timeout(900)
 def test_classify_real_jpegs_with_the_cli(deployed):
-    files = sorted((REPO.parent / "shared" / "data" / "cifar10-jpeg" / "test" / "ship").glob("*"))
+    from foundation.paths import assets_root
+
+    files = sorted((assets_root() / "data" / "cifar10-jpeg" / "test" / "ship").glob("*"))
     out = coe(deployed, "classify", "--url", BASE, "--json", *map(str, files[:3]))
     predictions = json.loads(out)["predictions"]
     assert len(predictions) == 3
