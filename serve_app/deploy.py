@@ -65,6 +65,9 @@ def wait_until_healthy(url: str, timeout_s: float = 300.0) -> float:
 
 def deploy_apps(apps: list[AppSpec], http_port: int, timeout_s: float = 600.0) -> dict[str, str]:
     """Deploy every app and wait for each to answer; return app name -> base URL."""
+    from zoo.calibrate import ensure_calibration
+
+    ensure_calibration()  # measured once per host here, not by every replica at once
     start_serve(http_port)
     for app in apps:
         deploy_app(app)

@@ -29,6 +29,10 @@ def shared_ray_serve():
     import ray
     from ray import serve
 
+    from zoo.calibrate import ensure_calibration
+
+    ensure_calibration()  # the emulation unit, once per host, before replicas need it
+
     os.environ.pop("RAY_ADDRESS", None)
     os.chdir(REPO)  # Ray workers get the driver's cwd on sys.path: tests.fixtures imports
     if str(REPO) not in sys.path:
