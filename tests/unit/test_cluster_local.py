@@ -21,34 +21,9 @@ from cluster.state import (
     save_state,
     state_path,
 )
+from tests.fixtures.cluster_spec import UNIT_CLUSTER
 
-SPEC = parse_cluster_spec(
-    {
-        "name": "unit",
-        "head": {
-            "num_cpus": 2,
-            "object_store_mb": 128,
-            "ports": {
-                "gcs": 6402,
-                "dashboard": 8302,
-                "serve_http": 18102,
-                "node_port_base": 20100,
-                "worker_ports_per_node": 16,
-            },
-        },
-        "pools": [
-            {
-                "name": "t4",
-                "gpu_class": "T4",
-                "gpus_per_node": 2,
-                "node_count": 2,
-                "num_cpus": 4,
-                "memory_gb": 2,
-            },
-            {"name": "a100", "gpu_class": "A100-40GB", "gpus_per_node": 1},
-        ],
-    }
-)
+SPEC = parse_cluster_spec(UNIT_CLUSTER)
 
 
 @pytest.fixture()

@@ -23,35 +23,10 @@ from cluster.node_plan import (
 )
 from cluster.spec import ClusterSpec, ClusterSpecError, parse_cluster_spec
 from cost_model.catalog import load_catalog
+from tests.fixtures.cluster_spec import UNIT_CLUSTER
 
 BLOCK = 8 + 16  # fixed ports + worker_ports_per_node below
-SPEC = parse_cluster_spec(
-    {
-        "name": "unit",
-        "head": {
-            "num_cpus": 2,
-            "object_store_mb": 128,
-            "ports": {
-                "gcs": 6402,
-                "dashboard": 8302,
-                "serve_http": 18102,
-                "node_port_base": 20100,
-                "worker_ports_per_node": 16,
-            },
-        },
-        "pools": [
-            {
-                "name": "t4",
-                "gpu_class": "T4",
-                "gpus_per_node": 2,
-                "node_count": 2,
-                "num_cpus": 4,
-                "memory_gb": 2,
-            },
-            {"name": "a100", "gpu_class": "A100-40GB", "gpus_per_node": 1},
-        ],
-    }
-)
+SPEC = parse_cluster_spec(UNIT_CLUSTER)
 
 
 def _flag(argv, name):
