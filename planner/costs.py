@@ -71,7 +71,7 @@ class CostTable:
         self.usd_per_device_ms = dict(usd_per_device_ms)
         self.fixed_ms = dict(device_ms or {})
         self.timings = dict(timings or {})
-        self.clock = clock
+        self.clock = clock if clock is not None or timings is None else DeviceClock()
         self.batching = batching
         self.priced_batch_size = priced_batch_size
         self.mflops = dict(mflops or {})
@@ -105,8 +105,7 @@ class CostTable:
                 "and no CPU timing to emulate it from"
             )
         cpu = at_batch(timing.cpu_seconds_per_image, batch_size) * batch_size
-        clock = self.clock or DeviceClock()
-        return clock.call_seconds(cpu, gpu_class, layers=timing.layers, emulated=True) * 1000.0
+        return self.clock.call_seconds(cpu, gpu_class, layers=timing.layers, emulated=True) * 1000.0
 
     def member_ms(self, member: str, gpu_class: str, reach: float = 1.0) -> float:
         if not self.timings:
