@@ -1,4 +1,4 @@
-"""Weights shipped in zoo/weights/: manifest integrity, precedence, and no training on a first run."""
+"""Weights shipped in zoo/weights/: manifest integrity, precedence, no training on a first run."""
 
 from __future__ import annotations
 
