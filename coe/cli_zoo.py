@@ -25,14 +25,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluation.add_argument("--json", action="store_true", help="print one JSON object")
     evaluation.set_defaults(func=cmd_eval)
 
-    training = commands.add_parser("train", help="train the small cheap-tier CNNs")
-    training.add_argument("--models", nargs="+", default=None, help="default: all small CNNs")
+    training = commands.add_parser(
+        "train",
+        help="train the small cheap-tier CNNs (distilled from the ResNets) into the cache",
+        description=(
+            "Train small CNNs into COE_CACHE/zoo (which then takes precedence over the "
+            "weights shipped in zoo/weights/). Without --force, a model whose cached or "
+            "shipped weights match the requested options is not retrained."
+        ),
+    )
+    training.add_argument("names", nargs="*", help="models to train (default: all small CNNs)")
+    training.add_argument("--models", nargs="+", default=None, help="same as the positional names")
     training.add_argument("--epochs", type=int, default=None, help="default: tuned per model")
+    training.add_argument("--seed", type=int, default=None, help="default: fixed per model")
     training.add_argument("--force", action="store_true", help="retrain even if weights exist")
     training.add_argument(
         "--threads", type=int, default=2, help="torch threads (1 is faster on a busy host)"
     )
+    training.add_argument(
+        "--teachers", nargs="+", default=None, help="teacher ensemble (default resnet20..56)"
+    )
+    training.add_argument("--temperature", type=float, default=None, help="default 4")
+    training.add_argument(
+        "--alpha", type=float, default=None, help="weight of the soft-label loss (default 0.8)"
+    )
+    training.add_argument(
+        "--no-distill", action="store_true", help="plain cross-entropy, no teacher"
+    )
+    training.add_argument(
+        "--ship",
+        action="store_true",
+        help="maintainers: copy the cached run into zoo/weights/ and its manifest",
+    )
     training.set_defaults(func=cmd_train)
+
+    diversity = commands.add_parser(
+        "disagreement",
+        help="test accuracy and pairwise disagreement (argmax differs) of the pool's models",
+    )
+    diversity.add_argument("models", nargs="*", help="default: every available model")
+    diversity.add_argument("--dataset", default="cifar10-jpeg")
+    diversity.add_argument("--split", default="test")
+    diversity.add_argument("--json", action="store_true", help="print one JSON object")
+    diversity.set_defaults(func=cmd_disagreement)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -70,11 +105,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _matches(record, args: argparse.Namespace) -> bool:
+    """Whether existing weights were trained with every option the user asked for."""
+    if args.epochs is not None and args.epochs != record.epochs:
+        return False
+    if args.seed is not None and args.seed != record.seed:
+        return False
+    distilled = record.distillation
+    if args.no_distill:
+        return distilled is None
+    if args.teachers or args.temperature is not None or args.alpha is not None:
+        if distilled is None:
+            return False
+        if args.teachers and list(args.teachers) != [t.name for t in distilled.teachers]:
+            return False
+        if args.temperature is not None and args.temperature != distilled.temperature:
+            return False
+        if args.alpha is not None and args.alpha != distilled.alpha:
+            return False
+    return True
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from zoo.registry import SMALL_CNN_NAMES
-    from zoo.train import read_record, train_and_cache, weights_file
+    from zoo.shipped import ship, shipped_file
+    from zoo.train import read_cached_record, read_record, train_and_cache, weights_file
 
-    names = args.models or list(SMALL_CNN_NAMES)
+    names = list(dict.fromkeys([*args.names, *(args.models or [])])) or list(SMALL_CNN_NAMES)
     if args.threads < 1:
         raise ValueError("--threads must be >= 1")
     unknown = [n for n in names if n not in SMALL_CNN_NAMES]
@@ -83,17 +140,57 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     for name in names:
         record = read_record(name)
-        cached = record is not None and weights_file(name).exists() and not args.force
-        if cached and (args.epochs is None or args.epochs == record.epochs):
-            print(f"{name}: cached ({weights_file(name)}), use --force to retrain")
+        if record is not None and not args.force and _matches(record, args):
+            if read_cached_record(name) is not None:
+                print(f"{name}: cached ({weights_file(name)}), use --force to retrain")
+                if args.ship:
+                    entry = ship(name)
+                    print(f"{name}: shipped as zoo/weights/{entry.file} ({entry.dtype})")
+            else:
+                print(f"{name}: shipped ({shipped_file(name)}), use --force to retrain")
             continue
-        record = train_and_cache(name, epochs=args.epochs, threads=args.threads)
+        record = train_and_cache(
+            name,
+            epochs=args.epochs,
+            seed=args.seed,
+            threads=args.threads,
+            teachers=tuple(args.teachers) if args.teachers else None,
+            temperature=args.temperature,
+            alpha=args.alpha,
+            distill=not args.no_distill,
+        )
         print(
             f"{name}: test {record.test_accuracy:.4f}  calibration "
             f"{record.calibration_accuracy:.4f}  {record.mflops:.2f} MFLOPs  "
-            f"{record.params:,} params  {record.epochs} epochs  {record.train_seconds:.0f}s wall "
-            f"({record.train_cpu_seconds:.0f} CPU-s)",
+            f"{record.layers} layers  {record.params:,} params  {record.epochs} epochs  "
+            f"{record.train_seconds:.0f}s wall ({record.train_cpu_seconds:.0f} CPU-s)",
             flush=True,
         )
+        if args.ship:
+            entry = ship(name)
+            print(f"{name}: shipped as zoo/weights/{entry.file} ({entry.dtype}, {entry.bytes} B)")
     print(f"total wall time {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    return 0
+
+
+def cmd_disagreement(args: argparse.Namespace) -> int:
+    from zoo.disagreement import pool_disagreement
+    from zoo.registry import list_models
+
+    models = args.models or [info.name for info in list_models() if info.available]
+    if len(models) < 2:
+        raise ValueError("need at least 2 models to compare (run `coe zoo train`)")
+    report = pool_disagreement(models, args.dataset, args.split)
+    if args.json:
+        print(json.dumps(report.model_dump()))
+        return 0
+    width = max(len(m) for m in report.models) + 1
+    print(
+        f"{report.dataset}/{report.split} ({report.n} images): accuracy, and the fraction of "
+        "images on which two models' argmax labels differ"
+    )
+    print(" " * width + "".join(f"{m:>{width}}" for m in report.models) + f"{'accuracy':>10}")
+    for name, row in zip(report.models, report.disagreement, strict=True):
+        cells = "".join(f"{v:>{width}.3f}" for v in row)
+        print(f"{name:<{width}}{cells}{report.accuracy[name]:>10.4f}")
     return 0

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 RESNET_NAMES = ("resnet20", "resnet32", "resnet44", "resnet56")
-SMALL_CNN_NAMES = ("cnn_a", "cnn_b", "cnn_c")  # must match zoo.small_cnns.SMALL_CNNS
+SMALL_CNN_NAMES = ("cnn_a", "cnn_b", "cnn_c", "cnn_d", "cnn_e")  # == zoo.small_cnns.SMALL_CNNS
 SPEC_PREFIXES = ("torchvision:", "torchscript:", "module:")
 
 
@@ -32,7 +32,7 @@ class UnknownModelError(ValueError):
 
 
 class WeightsNotTrainedError(FileNotFoundError):
-    """A project-trained model has no cached weights yet (run `coe zoo train`)."""
+    """A project-trained model has neither shipped nor cached weights (run `coe zoo train`)."""
 
 
 @dataclass
@@ -146,7 +146,7 @@ def _register_builtins() -> None:
         register_model(
             name,
             factory=lambda n=name: _small_cnn(n, trained=True),
-            source="trained here: coe zoo train",
+            source="trained here: coe zoo train (shipped in zoo/weights)",
             architecture=lambda n=name: _small_cnn(n, trained=False),
             available=lambda n=name: _small_cnn_weights(n).exists(),
             cached_accuracy=lambda n=name: _small_cnn_accuracy(n),
@@ -176,24 +176,40 @@ def _resnet_available(depth: int) -> bool:
 
 
 def _small_cnn_weights(name: str) -> Path:
-    from foundation.paths import cache_root
+    """The weights file `load_member(name)` reads.
 
-    return cache_root() / "zoo" / f"{name}.pt"
+    A `coe zoo train` run in cache_root()/zoo/ wins when present (the user retrained on
+    purpose) and its record fits today's architecture; otherwise the copy shipped in
+    zoo/weights/ (sha256-checked against zoo/weights/manifest.json). If neither exists,
+    the cache path (where `coe zoo train` would write).
+    """
+    from zoo.shipped import shipped_file
+    from zoo.train import read_cached_record, weights_file
+
+    if read_cached_record(name) is not None:
+        return weights_file(name)
+    return shipped_file(name) or weights_file(name)
 
 
 def _small_cnn(name: str, trained: bool) -> nn.Module:
     import torch
 
+    from zoo.shipped import WEIGHTS_DIR, load_shipped_state, shipped_file
     from zoo.small_cnns import SMALL_CNNS
+    from zoo.train import read_cached_record, weights_file
 
     model = SMALL_CNNS[name]()
     if trained:
-        path = _small_cnn_weights(name)
-        if not path.exists():
+        if read_cached_record(name) is not None:
+            state = torch.load(weights_file(name), map_location="cpu", weights_only=True)
+        elif shipped_file(name) is not None:
+            state = load_shipped_state(name)
+        else:
             raise WeightsNotTrainedError(
-                f"no trained weights for {name} at {path}; run `coe zoo train --models {name}`"
+                f"no weights for {name}: none shipped in {WEIGHTS_DIR} and none trained at "
+                f"{weights_file(name)}; run `coe zoo train --models {name}`"
             )
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        model.load_state_dict(state)
     return model.eval()
 
 

@@ -35,3 +35,14 @@ def test_list_explains_mflops_are_macs(capsys, monkeypatch, tmp_path):
     out = capsys.readouterr().out
     assert "multiply-accumulates" in out
     assert "resnet56" in out and "853,018" in out
+
+
+def test_train_with_shipped_weights_trains_nothing(capsys, monkeypatch, tmp_path):
+    def refuse(*args, **kwargs):
+        raise AssertionError("must not train")
+
+    monkeypatch.setenv("COE_CACHE", str(tmp_path))
+    monkeypatch.setattr("zoo.train.train_and_cache", refuse)
+    assert main(["zoo", "train", "cnn_a", "cnn_d"]) == 0
+    out = capsys.readouterr().out
+    assert "cnn_a: shipped" in out and "cnn_d: shipped" in out and "--force" in out

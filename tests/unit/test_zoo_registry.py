@@ -154,11 +154,13 @@ def test_predict_probs_rejects_bad_images():
         member.predict_probs(np.zeros((1, 3, 32, 32), dtype=np.uint8))
 
 
-def test_untrained_small_cnn_says_run_coe_zoo_train(monkeypatch, tmp_path):
+def test_small_cnn_without_any_weights_says_run_coe_zoo_train(monkeypatch, tmp_path):
     monkeypatch.setenv("COE_CACHE", str(tmp_path))
+    monkeypatch.setattr("zoo.shipped.WEIGHTS_DIR", tmp_path / "no-weights-here")
     with pytest.raises(WeightsNotTrainedError, match="coe zoo train --models cnn_a") as info:
         load_member("cnn_a")
     assert str(tmp_path / "zoo" / "cnn_a.pt") in str(info.value)
+    assert str(tmp_path / "no-weights-here") in str(info.value)
 
 
 def test_list_models_reports_sizes(monkeypatch, tmp_path):
@@ -168,4 +170,6 @@ def test_list_models_reports_sizes(monkeypatch, tmp_path):
     infos = {info.name: info for info in list_models()}
     assert infos["resnet20"].params == 269_722 and infos["resnet20"].available
     assert abs(infos["resnet20"].mflops - 40.55) < 0.01
-    assert not infos["cnn_a"].available and infos["cnn_a"].cached_accuracy is None
+    for name in SMALL_CNN_NAMES:  # shipped in zoo/weights/: available with an empty cache
+        assert infos[name].available and infos[name].cached_accuracy is not None
+        assert infos[name].mflops <= 4.1
