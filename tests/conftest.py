@@ -2,7 +2,8 @@
 
 Emulated heterogeneous cluster: logical GPUs and the accelerator_type resources of T4, L4
 and A100-40G, so placement is exercised without real GPUs. Serve HTTP listens on
-127.0.0.1:18200. Started lazily by the first test that needs it (unit tests never do) and
+127.0.0.1:18200 (parallel sessions set COE_TEST_SERVE_PORT). Started lazily by the first
+test that needs it (unit tests never do) and
 shut down at the end (our own driver only; never `ray stop`).
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SERVE_HTTP_PORT = 18200
+SERVE_HTTP_PORT = int(os.environ.get("COE_TEST_SERVE_PORT", "18200"))
 EMULATED_RESOURCES = {
     "accelerator_type:T4": 16,
     "accelerator_type:L4": 16,
