@@ -29,6 +29,8 @@ class MemberConfig(BaseModel):
     gpu_fraction: float = Field(default=0.25, gt=0.0, le=8.0)
     max_ongoing_requests: int = Field(default=32, ge=1)
     max_queued_requests: int = Field(default=256, ge=-1)
+    fp16: bool = Field(default=False, description="half precision on CUDA (ignored on CPU)")
+    channels_last: bool = Field(default=False, description="channels_last memory format")
 
     @field_validator("model")
     @classmethod

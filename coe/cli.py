@@ -19,6 +19,8 @@ COMMAND_GROUPS = (
     "coe.cli_load",
     "coe.cli_bench",
     "coe.cli_chaos",
+    "coe.cli_kuberay",
+    "coe.cli_doctor",
 )
 
 

@@ -54,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       "under this (device model at the predicted batch + batching wait)")
     plan.add_argument("--profile", default=None,
                       help="JSON of per-member per-GPU-class seconds measured on real hardware")
+    plan.add_argument("--profile-device", default="cpu", choices=["cpu", "cuda"],
+                      help="cuda: also measure every member on the local GPU (CUDA events) "
+                      "and price its catalog class with that; other classes stay emulated")
     plan.add_argument("--batch-size", type=int, default=8,
                       help="max_batch_size the members are deployed (and priced) with")
     plan.add_argument("--max-tiers", type=int, default=3, choices=[1, 2, 3])
@@ -75,6 +78,12 @@ def _costs(args, pool: list[str], classes: list[str]):
     from planner.profile import ProfileFile, cost_table, load_profile, profile_pool
 
     measured = load_profile(args.profile) if args.profile else None
+    if getattr(args, "profile_device", "cpu") == "cuda":
+        from cost_model.catalog import load_catalog
+        from planner.profile_cuda import merge_profiles, profile_pool_on_cuda
+
+        on_gpu = profile_pool_on_cuda(pool, load_catalog(), progress=not args.no_progress)
+        measured = merge_profiles(measured, on_gpu)
     covered = set()
     if measured is not None:
         covered = {

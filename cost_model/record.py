@@ -29,6 +29,7 @@ class MemberUsage:
     emulated: bool
     cpu_seconds: float = 0.0
     batch_size: int = 1  # the batch the image ran in: floors are paid per batch
+    billed_class_mismatch: bool = False  # measured on a GPU that is not of gpu_class
 
 
 class CostRecord(BaseModel):
@@ -54,6 +55,11 @@ class CostRecord(BaseModel):
     emulated: bool = Field(
         default=False, description="True if any device time was emulated from CPU time"
     )
+    not_measured_on_billed_class: list[str] = Field(
+        default_factory=list,
+        description="GPU classes billed here whose device time was measured on a CUDA "
+        "device of another class (see `coe doctor`)",
+    )
 
     @property
     def device_seconds(self) -> float:
@@ -77,6 +83,7 @@ def record_from_usage(
     batches: dict[str, float] = {}
     cpu = 0.0
     emulated = False
+    mismatched: set[str] = set()
     for usage in usages:
         if usage.device_seconds < 0:
             raise ValueError(f"negative device_seconds for {usage.tier}/{usage.member}")
@@ -86,6 +93,8 @@ def record_from_usage(
         _add(batches, member_key(usage.tier, usage.member), 1.0 / max(usage.batch_size, 1))
         cpu += usage.cpu_seconds
         emulated = emulated or usage.emulated
+        if usage.billed_class_mismatch:
+            mismatched.add(usage.gpu_class)
     usd_by_class = {}
     for gpu_class, seconds in by_class.items():
         if gpu_class not in price_per_second:
@@ -100,6 +109,7 @@ def record_from_usage(
         usd=sum(usd_by_class.values()),
         cpu_seconds=cpu,
         emulated=emulated,
+        not_measured_on_billed_class=sorted(mismatched),
     )
 
 
@@ -117,14 +127,17 @@ def merge(records: Iterable[CostRecord]) -> CostRecord:
     sums: dict[str, dict[str, float]] = {field: {} for field in SUMMED_MAPS}
     cpu = 0.0
     emulated = False
+    mismatched: set[str] = set()
     for record in records:
         for field, target in sums.items():
             for key, value in getattr(record, field).items():
                 _add(target, key, value)
         cpu += record.cpu_seconds
         emulated = emulated or record.emulated
+        mismatched.update(record.not_measured_on_billed_class)
     return CostRecord(
-        **sums, usd=sum(sums["usd_by_gpu_class"].values()), cpu_seconds=cpu, emulated=emulated
+        **sums, usd=sum(sums["usd_by_gpu_class"].values()), cpu_seconds=cpu, emulated=emulated,
+        not_measured_on_billed_class=sorted(mismatched),
     )
 
 

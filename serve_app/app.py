@@ -77,7 +77,8 @@ def build_app(args: dict):
                 local_members.append(dict(
                     name=name, spec=member.model, tier=tier.name, member=member.member_name,
                     gpu_class=tier.gpu_class, max_batch_size=member.max_batch_size,
-                    batch_wait_timeout_s=member.batch_wait_timeout_s, catalog=catalog))
+                    batch_wait_timeout_s=member.batch_wait_timeout_s, catalog=catalog,
+                    fp16=member.fp16, channels_last=member.channels_last))
                 continue
             options = ray_actor_options_for(
                 tier.gpu_class, member.gpu_fraction, gpu_catalog, num_cpus=parsed.member_num_cpus
@@ -96,6 +97,8 @@ def build_app(args: dict):
                 member.max_batch_size,
                 member.batch_wait_timeout_s,
                 catalog,
+                fp16=member.fp16,
+                channels_last=member.channels_last,
             )
     ingress = CascadeIngress.options(
         num_replicas=config.ingress.replicas,

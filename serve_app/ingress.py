@@ -221,7 +221,8 @@ class CascadeIngress:
         self.local_members = {
             m["name"]: MemberDeployment.func_or_class(
                 m["spec"], m["tier"], m["member"], m["gpu_class"], m["max_batch_size"],
-                m["batch_wait_timeout_s"], m["catalog"])
+                m["batch_wait_timeout_s"], m["catalog"],
+                fp16=m.get("fp16", False), channels_last=m.get("channels_last", False))
             for m in local_members or []
         }
         missing = [

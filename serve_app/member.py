@@ -10,9 +10,9 @@ concurrent requests; the member applies its own preprocess.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -22,6 +22,7 @@ from cost_model.device_time import DeviceClock, split_batch
 from serve_app.member_result import MemberResult
 
 CPU_NICE_ENV = "COE_MEMBER_NICE"
+logger = logging.getLogger(__name__)
 
 
 def lower_cpu_priority() -> None:
@@ -76,12 +77,15 @@ class MemberDeployment:
         max_batch_size: int = 8,
         batch_wait_timeout_s: float = 0.005,
         catalog_path: str | None = None,
+        fp16: bool = False,
+        channels_last: bool = False,
     ) -> None:
         import torch
 
         from cluster.placement import device_for_replica
         from cost_model.catalog import load_catalog
         from zoo.calibrate import ensure_calibration
+        from zoo.device import ForwardTimer, apply_precision, check_device
         from zoo.flops import count_layers
         from zoo.registry import load_member
 
@@ -92,9 +96,16 @@ class MemberDeployment:
         self.gpu_class = gpu_class
         self.device = device_for_replica()
         self._on_gpu = self.device.startswith("cuda")
-        self._loaded = load_member(spec, device=self.device)
+        catalog = load_catalog(catalog_path)
+        # Real, mismatched (billed class != this GPU) or emulated; see zoo.device.
+        self.device_check = check_device(gpu_class, catalog)
+        if self.device_check.status == "mismatch":
+            logger.warning("member %s/%s: %s", tier, member, self.device_check.reason)
+        self._loaded, self.precision = apply_precision(
+            load_member(spec, device=self.device), self.device, fp16, channels_last)
+        self._timer = ForwardTimer(self._on_gpu)
         calibration = None if self._on_gpu else ensure_calibration()
-        self._clock = DeviceClock(load_catalog(catalog_path), calibration=calibration)
+        self._clock = DeviceClock(catalog, calibration=calibration)
         self._layers = count_layers(self._loaded.model)
         self._batches = 0  # forward passes run (tests check that cancelled work never ran)
         self._batch_sizes = _batch_size_histogram()
@@ -121,6 +132,8 @@ class MemberDeployment:
             "member": self.member,
             "gpu_class": self.gpu_class,
             "device": self.device,
+            "device_check": self.device_check.as_dict(),
+            "precision": self.precision,
             "weights_sha": getattr(self._loaded, "weights_sha", None),
             "batches": self._batches,
             "images": self._images,
@@ -152,6 +165,7 @@ class MemberDeployment:
                 cpu_seconds=0.0 if self._on_gpu else measured,
                 batch_size=size,
                 emulated=emulated,
+                billed_class_mismatch=self.device_check.status == "mismatch",
             )
             for i in range(size)
         ]
@@ -159,17 +173,12 @@ class MemberDeployment:
     def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
         """Probabilities of a (N,H,W,3) uint8 batch and the device time of the forward pass.
 
-        On a GPU: synchronised wall time. On a CPU: the CPU time of this thread (torch runs
-        single-threaded here), so time spent preempted by other replicas sharing the cores
-        is not billed as device time; an emulated GPU would not be shared that way.
+        On a GPU: CUDA events around the call, synchronised (zoo.device.ForwardTimer). On a
+        CPU: the CPU time of this thread (torch runs single-threaded here), so time spent
+        preempted by other replicas sharing the cores is not billed as device time; an
+        emulated GPU would not be shared that way.
         """
-        if self._on_gpu:
-            self._torch.cuda.synchronize()
-            start = time.perf_counter()
-            probs = self._loaded.predict_probs(batch)
-            self._torch.cuda.synchronize()
-            return np.asarray(probs, dtype=np.float32), time.perf_counter() - start
-        lower_cpu_priority()
-        start = time.thread_time()
-        probs = self._loaded.predict_probs(batch)
-        return np.asarray(probs, dtype=np.float32), time.thread_time() - start
+        if not self._on_gpu:
+            lower_cpu_priority()
+        probs, seconds = self._timer.time(lambda: self._loaded.predict_probs(batch))
+        return np.asarray(probs, dtype=np.float32), seconds

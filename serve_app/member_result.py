@@ -24,3 +24,5 @@ class MemberResult:
     cpu_seconds: float
     batch_size: int
     emulated: bool
+    # measured on a CUDA device that is not of the tier's (billed) GPU class
+    billed_class_mismatch: bool = False

@@ -289,6 +289,7 @@ class CascadeRunner:
                 emulated=bool(result.emulated),
                 cpu_seconds=float(result.cpu_seconds),
                 batch_size=int(result.batch_size),
+                billed_class_mismatch=bool(getattr(result, "billed_class_mismatch", False)),
             )
         )
 
