@@ -191,20 +191,41 @@ def _start_node(node: NodeState, env: dict[str, str], attempt: int = 1) -> subpr
     return process
 
 
-def _wait_for_head(state: ClusterState, process: subprocess.Popen, timeout_s: float) -> None:
-    """Wait until the head finished starting: `ray start` writes the address file only then.
+def _start_head(
+    state: ClusterState, started: dict[str, subprocess.Popen], env: dict[str, str],
+    timeout_s: float,
+) -> None:
+    """Start the head and wait until it finished starting: `ray start` writes the address
+    file only then.
 
     An open GCS port is not enough: workers that join before the head registered itself
-    fail with "Failed to get node info: Deadline Exceeded" on a busy machine.
+    fail with "Failed to get node info: Deadline Exceeded" on a busy machine. A `ray start`
+    that gives up (its raylet did not register within Ray's fixed 30 s, which happens on an
+    overloaded machine) is started again, up to WORKER_START_ATTEMPTS times.
     """
     head = state.nodes[0]
     address_file = Path(state.temp_dir) / RAY_ADDRESS_FILE
     deadline = time.monotonic() + timeout_s
+    attempt = 1
+    address_file.unlink(missing_ok=True)
+    started[head.name] = _start_node(head, env, attempt)
+    save_state(state)
     while time.monotonic() < deadline:
+        process = started[head.name]
         if process.poll() is not None:
-            raise _node_failure(
-                head, f"exited with code {process.returncode} while starting", state.temp_dir
-            )
+            if attempt >= WORKER_START_ATTEMPTS:
+                raise _node_failure(
+                    head,
+                    f"exited with code {process.returncode} while starting ({attempt} attempts)",
+                    state.temp_dir,
+                )
+            attempt += 1
+            leftovers = processes.owned_tree(head.pid, head.create_time)
+            processes.stop_trees([leftovers], grace_s=5.0)
+            address_file.unlink(missing_ok=True)
+            started[head.name] = _start_node(head, env, attempt)
+            save_state(state)
+            continue
         if address_file.is_file() and address_file.read_text().strip():
             return
         time.sleep(0.3)
@@ -367,11 +388,7 @@ def up(
     )
     started: dict[str, subprocess.Popen] = {}
     try:
-        head = nodes[0]
-        (Path(state.temp_dir) / RAY_ADDRESS_FILE).unlink(missing_ok=True)
-        started[head.name] = _start_node(head, env)
-        save_state(state)
-        _wait_for_head(state, started[head.name], timeout_s)
+        _start_head(state, started, env, timeout_s)
         _join_pool_nodes(state, started, env, timeout_s, progress)
     except BaseException:
         down(spec.name, grace_s=15.0)

@@ -1,7 +1,7 @@
 """A real Prometheus scrapes a live local cluster through Ray's service-discovery file, and
 EVERY query of the committed Grafana dashboard returns data.
 
-The cluster (`coe cluster up`, head + one T4 node, emulated) serves a stand-in cascade under a
+The session's serving cluster (tests/e2e/conftest.py, emulated) serves a stand-in cascade under a
 little load with exits at both tiers, escalations, degraded answers (a member fails) and
 504s (a deadline shorter than any tier). Prometheus is the Debian package: installed here
 with apt-get when missing and running as root, otherwise the test is skipped saying why.
@@ -17,7 +17,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,17 +25,17 @@ import httpx
 import pytest
 import yaml
 
+from tests.e2e.serve_cluster import SERVE_BASE, SERVE_CLUSTER_SPEC
+from tests.e2e.serve_cluster import run_coe as coe
 from tests.fixtures.faulty import FAIL_RED, fail_column
 from tests.fixtures.standin import paint
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC = REPO / "tests" / "e2e" / "cluster_metrics.yaml"
 CASCADE = REPO / "tests" / "e2e" / "metrics_cascade.yaml"
 DASHBOARD = REPO / "deploy" / "grafana" / "coe-dashboard.json"
 PROM_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
-CLUSTER = "coe-e2e-metrics"
 APP = "metrics"
-BASE = "http://127.0.0.1:18704/m"
+BASE = f"{SERVE_BASE}/m"
 RATE_WINDOW = "30s"
 QUERY_TIMEOUT_S = 90
 
@@ -91,13 +90,6 @@ def png(votes: list[int], fail_member: int | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def coe(env, *args, timeout=300):
-    result = subprocess.run([sys.executable, "-m", "coe", *args], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"coe {args} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -105,31 +97,19 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    prometheus_binary()  # skip before starting anything when Prometheus cannot be had
-    started = time.monotonic()
-    # metrics pushed every second; the dashboard's own metrics server on a port of this
-    # test's (Ray's default 44227 may belong to another cluster on the machine)
-    env = dict(os.environ, COE_CLUSTER=CLUSTER, RAY_metrics_report_interval_ms="1000",
-               DASHBOARD_METRIC_PORT="8714")
-    for key in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
-        env.pop(key, None)
-    try:
-        coe(env, "cluster", "up", str(SPEC))
-        coe(env, "serve", "deploy", str(CASCADE), "--name", APP, "--route-prefix", "/m",
-            "--no-model-check")
-        print(f"cluster up + deploy: {time.monotonic() - started:.0f} s")
-        yield env
-    finally:
-        subprocess.run([sys.executable, "-m", "coe", "cluster", "down", CLUSTER, "--grace", "10"],
-                       cwd=REPO, env=env, capture_output=True, timeout=180)
+def cluster(serve_cluster):
+    """The metrics app on the session's serving cluster (tests/e2e/conftest.py)."""
+    prometheus_binary()  # skip before deploying anything when Prometheus cannot be had
+    coe(serve_cluster, "serve", "deploy", str(CASCADE), "--name", APP, "--route-prefix", "/m",
+        "--no-model-check")
+    return serve_cluster
 
 
 @pytest.fixture(scope="module")
 def prometheus(cluster, tmp_path_factory):
     from cluster.spec import load_cluster_spec
 
-    temp_dir = Path(load_cluster_spec(SPEC).resolved_temp_dir())
+    temp_dir = Path(load_cluster_spec(SERVE_CLUSTER_SPEC).resolved_temp_dir())
     discovery = temp_dir / "prom_metrics_service_discovery.json"
     deadline = time.monotonic() + 60
     while not discovery.exists() and time.monotonic() < deadline:

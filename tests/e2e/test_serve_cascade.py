@@ -9,9 +9,6 @@ of images. Members are the pretrained ResNets, so no training is needed.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,37 +16,19 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.e2e.serve_cluster import SERVE_BASE
+from tests.e2e.serve_cluster import run_coe as coe
+
 REPO = Path(__file__).resolve().parents[2]
-SPEC = REPO / "tests" / "e2e" / "cluster_serve.yaml"
 CASCADE = REPO / "tests" / "e2e" / "resnet_cascade.yaml"
-CLUSTER = "coe-e2e-serve"
-BASE = "http://127.0.0.1:18600/e2e"
+BASE = f"{SERVE_BASE}/e2e"
 N_IMAGES = 1000
 
 
-def coe(env, *args, timeout=420):
-    result = subprocess.run(
-        [sys.executable, "-m", "coe", *args], cwd=REPO, env=env,
-        capture_output=True, text=True, timeout=timeout,
-    )
-    assert result.returncode == 0, f"coe {args} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
-def deployed():
-    env = dict(os.environ, COE_CLUSTER=CLUSTER)
-    for key in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
-        env.pop(key, None)
-    try:
-        coe(env, "cluster", "up", str(SPEC))
-        coe(env, "serve", "deploy", str(CASCADE), "--name", "e2e", "--route-prefix", "/e2e")
-        yield env
-    finally:
-        subprocess.run(
-            [sys.executable, "-m", "coe", "cluster", "down", CLUSTER, "--grace", "10"],
-            cwd=REPO, env=env, capture_output=True, timeout=180,
-        )
+def deployed(serve_cluster):
+    coe(serve_cluster, "serve", "deploy", str(CASCADE), "--name", "e2e", "--route-prefix", "/e2e")
+    return serve_cluster
 
 
 @pytest.mark.timeout(900)
