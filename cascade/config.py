@@ -13,6 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from cascade.autoscaling import AutoscalingConfig
+
 
 class MemberConfig(BaseModel):
     """One model of a tier and how it is deployed."""
@@ -29,6 +31,9 @@ class MemberConfig(BaseModel):
     gpu_fraction: float = Field(default=0.25, gt=0.0, le=8.0)
     max_ongoing_requests: int = Field(default=32, ge=1)
     max_queued_requests: int = Field(default=256, ge=-1)
+    autoscaling: AutoscalingConfig | None = Field(
+        default=None, description="autoscale this member (overrides the tier's); None = fixed"
+    )
 
     @field_validator("model")
     @classmethod
@@ -66,6 +71,9 @@ class TierConfig(BaseModel):
     exit_policy: ExitPolicyConfig = Field(default_factory=ExitPolicyConfig)
     combine: Literal["vote", "mean"] = "vote"
     members: list[MemberConfig]
+    autoscaling: AutoscalingConfig | None = Field(
+        default=None, description="inherited by every member without its own `autoscaling`"
+    )
 
     @field_validator("gpu_class")
     @classmethod
