@@ -13,6 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from cascade.autoscaling import AutoscalingConfig
+
 
 class MemberConfig(BaseModel):
     """One model of a tier and how it is deployed."""
@@ -31,6 +33,9 @@ class MemberConfig(BaseModel):
     max_queued_requests: int = Field(default=256, ge=-1)
     fp16: bool = Field(default=False, description="half precision on CUDA (ignored on CPU)")
     channels_last: bool = Field(default=False, description="channels_last memory format")
+    autoscaling: AutoscalingConfig | None = Field(
+        default=None, description="autoscale this member (overrides the tier's); None = fixed"
+    )
 
     @field_validator("model")
     @classmethod
@@ -68,6 +73,9 @@ class TierConfig(BaseModel):
     exit_policy: ExitPolicyConfig = Field(default_factory=ExitPolicyConfig)
     combine: Literal["vote", "mean"] = "vote"
     members: list[MemberConfig]
+    autoscaling: AutoscalingConfig | None = Field(
+        default=None, description="inherited by every member without its own `autoscaling`"
+    )
 
     @field_validator("gpu_class")
     @classmethod

@@ -70,6 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plan.add_argument("--report-dir", default=None, help="write summary.json, table.md, PNG")
     plan.add_argument("--json", action="store_true", help="print ONE JSON object")
     plan.add_argument("--no-progress", action="store_true")
+    from coe.cli_autoscale import add_gears_flag
+
+    add_gears_flag(plan)
     plan.set_defaults(func=cmd_plan)
 
 
@@ -102,6 +105,10 @@ def _costs(args, pool: list[str], classes: list[str]):
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    if args.gears:
+        from coe.cli_autoscale import cmd_gears
+
+        return cmd_gears(args)
     from cascade.config import dump_cascade
     from cost_model.catalog import load_catalog
     from planner.export import to_cascade_config

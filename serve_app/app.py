@@ -58,6 +58,7 @@ def build_app(args: dict):
     """Validate `args` (see BuildArgs) and return the bound cascade application."""
     from ray.serve.config import BackpressureConfig
 
+    from cascade.autoscaling import ingress_replica_options, replica_options
     from cluster.placement import ingress_actor_options, ray_actor_options_for
     from cost_model.catalog import load_catalog
     from serve_app.admin import digest_from_env
@@ -85,7 +86,7 @@ def build_app(args: dict):
             )
             handles[name] = MemberDeployment.options(
                 name=name,
-                num_replicas=member.replicas,
+                **replica_options(tier, member),  # fixed replicas, or autoscaling_config
                 ray_actor_options=options,
                 max_ongoing_requests=member.max_ongoing_requests,
                 max_queued_requests=member.max_queued_requests,
@@ -101,7 +102,7 @@ def build_app(args: dict):
                 channels_last=member.channels_last,
             )
     ingress = CascadeIngress.options(
-        num_replicas=config.ingress.replicas,
+        **ingress_replica_options(config),
         max_ongoing_requests=config.ingress.max_ongoing_requests,
         max_queued_requests=config.ingress.max_queued_requests,
         # queue full -> the proxy answers 503 at once, with Retry-After

@@ -254,6 +254,13 @@ class CascadeIngress:
         self._class_names = [self.config.class_name(i) for i in range(self.config.num_classes)]
         self.admin_digest = admin_token_sha256  # read by the require_admin dependency
 
+    def record_autoscaling_stats(self) -> dict[str, float]:
+        """Counters Serve hands to the application-level autoscaling policy
+        (serve_app.autoscale_policy): images answered and exits per tier."""
+        from serve_app.autoscale_policy import ingress_autoscaling_stats
+
+        return ingress_autoscaling_stats(*self.stats.counters())
+
     def reconfigure(self, user_config: dict) -> None:
         """Serve calls this with the deployment's user_config (at start and on every
         update, without restarting the replica). Validates everything first, so an

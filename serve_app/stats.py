@@ -97,6 +97,10 @@ class StatsAggregator:
                 self._member_batches[member] = self._member_batches.get(member, 0.0) + share
             self._emulated = self._emulated or cost.emulated
 
+    def counters(self) -> tuple[int, list[int]]:
+        """Images answered and exits per tier so far (for the autoscaling policy)."""
+        return self._images, list(self._exits)
+
     def snapshot(self) -> StatsResponse:
         tiers = []
         for index, (name, gpu_class) in enumerate(self._tiers):

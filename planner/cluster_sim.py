@@ -1,0 +1,329 @@
+"""A discrete-time simulator of the serving cluster: queues, batches, cold starts, autoscaler.
+
+Why this granularity: a day at 100,000 req/s is ~5e9 requests, far too many to simulate one
+by one in Python. The simulator is therefore fluid at the tick (default 1 s): per member
+deployment it keeps a queue; each tick it adds the tick's arrivals (Poisson counts), serves
+as many as the ready replicas can at the batch size Serve's batcher forms at that
+per-replica rate (full batches when a backlog exists), and carries the rest over. The
+latency of the requests a tick serves is the queueing delay (backlog / service rate, at the
+tick's start and end, half the requests each), plus the batching wait, the call time of that
+batch, the per-request host time and one Serve hop per tier. A request's latency is the sum
+over the tiers it passes. Escalation is drawn per tick (binomial) from the reach the cached
+per-image predictions give under the exit policy (`planner.simulate.simulate`, i.e.
+`cascade.policies.decide_tier`, the live router's function) for the tick's input mix. New
+replicas hold their GPU for `cold_start_s` before they serve. Every `autoscale_period_s`
+the controller sees what the live system measures (arrival rate, exit counters and ongoing
+requests over the look-back window) and sets replica targets and the gear.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cascade.autoscale_policy import MemberLoadModel
+from planner.sim_traces import Trace
+
+
+@dataclass(frozen=True)
+class SimMember:
+    """A member deployment: its load model (shared with the live policy) and its GPU."""
+
+    load: MemberLoadModel
+    gpu_class: str
+    gpu_fraction: float
+    queue_limit_per_replica: int = 288  # max_ongoing_requests + max_queued_requests
+
+
+@dataclass(frozen=True)
+class GearBehaviour:
+    """Reach of every tier (fraction of requests) on the whole image mix and on the hard
+    images, and the accuracy of each, under one set of exit thresholds."""
+
+    reach_all: tuple[float, ...]
+    reach_hard: tuple[float, ...]
+    accuracy_all: float
+    accuracy_hard: float
+
+    def reach(self, hard_mix: float) -> np.ndarray:
+        return (1 - hard_mix) * np.asarray(self.reach_all) + hard_mix * np.asarray(
+            self.reach_hard)
+
+    def accuracy(self, hard_mix: float) -> float:
+        return (1 - hard_mix) * self.accuracy_all + hard_mix * self.accuracy_hard
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    cold_start_s: float = 30.0
+    autoscale_period_s: float = 10.0  # Serve pushes autoscaling metrics every 10 s
+    look_back_s: float = 30.0
+    hop_latency_s: float = 0.010  # one Serve hop, measured on this machine (BENCHMARKS s.3)
+    slo_ms: float = 200.0
+    seed: int = 0
+    sample_every_s: float = 60.0  # resolution of the replica/load timeline kept for plots
+
+
+@dataclass
+class Observation:
+    """What a live autoscaler can measure, averaged over the look-back window."""
+
+    now_s: float
+    arrival_rate: float
+    exits_per_tier: np.ndarray
+    ongoing: dict[str, float]
+    replicas: dict[str, int]
+    gear: int
+
+
+Controller = Callable[[Observation], tuple[dict[str, int], int]]
+
+
+@dataclass
+class SimResult:
+    requests: float
+    lost: float
+    usd: float
+    usd_per_1k: float
+    p50_ms: float
+    p99_ms: float
+    slo_violation_rate: float
+    accuracy: float
+    gpu_hours_by_class: dict[str, float]
+    timeline: dict[str, list] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {
+            "provisioned_usd_per_1k": self.usd_per_1k,
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+            "slo_violation_rate": self.slo_violation_rate,
+            "requests": self.requests,
+            "lost_requests": self.lost,
+            "provisioned_usd": self.usd,
+            "accuracy": self.accuracy,
+            "gpu_hours_by_class": self.gpu_hours_by_class,
+        }
+
+
+def whole_gpus(replicas_by_fraction: dict[float, int]) -> int:
+    """GPUs holding these replicas: largest fraction first, each into the room left on the
+    GPUs opened so far, else a new GPU (first-fit decreasing, by groups of equal size)."""
+    rooms: dict[float, int] = {}  # room left -> GPUs with that room
+    gpus = 0
+    for fraction in sorted(replicas_by_fraction, reverse=True):
+        left = replicas_by_fraction[fraction]
+        if fraction <= 0 or left <= 0:
+            continue
+        for room in sorted(rooms, reverse=True):
+            if left == 0:
+                break
+            per_gpu = int((room + 1e-9) // fraction)
+            if per_gpu == 0:
+                continue
+            fit_gpus = min(rooms[room], -(-left // per_gpu))
+            placed = min(left, fit_gpus * per_gpu)
+            full, rest = divmod(placed, per_gpu)
+            rooms[room] -= full + (1 if rest else 0)
+            new_room = round(room - per_gpu * fraction, 9)
+            if full:
+                rooms[new_room] = rooms.get(new_room, 0) + full
+            if rest:
+                partial = round(room - rest * fraction, 9)
+                rooms[partial] = rooms.get(partial, 0) + 1
+            left -= placed
+        if left > 0:
+            per_gpu = max(1, int((1.0 + 1e-9) // fraction))
+            full, rest = divmod(left, per_gpu)
+            gpus += full + (1 if rest else 0)
+            if full:
+                room = round(1.0 - per_gpu * fraction, 9)
+                rooms[room] = rooms.get(room, 0) + full
+            if rest:
+                room = round(1.0 - rest * fraction, 9)
+                rooms[room] = rooms.get(room, 0) + 1
+        rooms = {r: c for r, c in rooms.items() if c > 0}
+    return gpus
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    if values.size == 0 or weights.sum() <= 0:
+        return float("nan")
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, q * cum[-1])])
+
+
+class _Deployment:
+    """Queue and replicas of one member deployment."""
+
+    def __init__(self, member: SimMember, replicas: int):
+        self.member = member
+        self.load = member.load
+        self.ready_at: list[float] = [0.0] * replicas
+        self.queue = 0.0
+
+    def ready(self, now: float) -> int:
+        return bisect.bisect_right(self.ready_at, now)  # ready_at stays sorted
+
+    def scale_to(self, target: int, now: float, cold_start_s: float) -> None:
+        have = len(self.ready_at)
+        if target > have:
+            self.ready_at += [now + cold_start_s] * (target - have)
+        elif target < have:
+            del self.ready_at[target:]  # the latest to start go first; Serve drains the rest
+
+    def tick(self, arrivals: float, now: float, dt: float) -> tuple[float, float, float, float]:
+        """Serve one tick; return (served, lost, latency_at_start_s, latency_at_end_s)."""
+        load = self.load
+        n = self.ready(now)
+        before = self.queue
+        backlog = before + arrivals
+        rate_per_replica = arrivals / dt / max(n, 1)
+        batch = load.max_batch_size if before > 0 else load.batch_size(rate_per_replica)
+        per_image = load.seconds_per_image(batch)
+        capacity = n * dt / per_image if n else 0.0
+        served = min(backlog, capacity)
+        # what is still waiting beyond the queue limits is refused (Serve answers 503)
+        lost = max(0.0, backlog - served - self.member.queue_limit_per_replica * max(n, 1))
+        self.queue = backlog - served - lost
+        mu = capacity / dt if capacity > 0 else 1e-9
+        if batch >= load.max_batch_size and rate_per_replica > 0:
+            wait = min(load.batch_wait_timeout_s, (batch - 1) / rate_per_replica)
+        else:
+            wait = load.batch_wait_timeout_s
+        service = wait + load.call_seconds[batch - 1] + load.host_seconds_per_request
+        self.busy_requests = served / dt * service  # Little's law: requests in service
+        return served, lost, before / mu + service, self.queue / mu + service
+
+
+def simulate_cluster(
+    trace: Trace,
+    tiers: Sequence[Sequence[SimMember]],
+    gears: Sequence[GearBehaviour],
+    controller: Controller,
+    settings: SimSettings,
+    initial_replicas: dict[str, int],
+    prices_per_gpu_s: dict[str, float],
+    initial_gear: int = 0,
+    progress: bool = False,
+) -> SimResult:
+    """Run `trace` through the cascade; `controller` is called every autoscale period."""
+    rng = np.random.default_rng(settings.seed)
+    dt = trace.tick_s
+    ticks = len(trace.rate_per_s)
+    deps = [[_Deployment(m, initial_replicas[m.load.deployment]) for m in tier] for tier in tiers]
+    flat = [d for tier in deps for d in tier]
+    n_tiers = len(tiers)
+    look = max(1, int(round(settings.look_back_s / dt)))
+    every = max(1, int(round(settings.autoscale_period_s / dt)))
+    sample_every = max(1, int(round(settings.sample_every_s / dt)))
+    arrivals_hist = np.zeros(ticks)
+    exits_hist = np.zeros((ticks, n_tiers))
+    # running sums (index i = sum of ticks < i) give look-back means in O(1)
+    ongoing_cum = {d.load.deployment: [0.0] * (ticks + 1) for d in flat}
+    arrivals_cum = [0.0] * (ticks + 1)
+    lat_values = np.zeros((ticks, n_tiers, 2))
+    lat_weights = np.zeros((ticks, n_tiers, 2))
+    lost_total = 0.0
+    correct = 0.0
+    gear = initial_gear
+    usd = 0.0
+    gpu_s_by_class: dict[str, float] = defaultdict(float)
+    gpu_cache: dict[tuple, dict[str, int]] = {}
+    timeline: dict[str, list] = {"t_s": [], "rate_per_s": [], "gear": [],
+                                 **{f"replicas:{d.load.deployment}": [] for d in flat},
+                                 "gpus": []}
+    iterator = range(ticks)
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, desc=f"simulating {trace.name}", mininterval=2.0)
+    for i in iterator:
+        now = i * dt
+        if i % every == 0 and i > 0:
+            lo = max(0, i - look)
+            window = (i - lo) * dt
+            obs = Observation(
+                now_s=now,
+                arrival_rate=(arrivals_cum[i] - arrivals_cum[lo]) / window,
+                exits_per_tier=exits_hist[lo:i].sum(axis=0),
+                ongoing={k: (v[i] - v[lo]) / (i - lo) for k, v in ongoing_cum.items()},
+                replicas={d.load.deployment: len(d.ready_at) for d in flat},
+                gear=gear,
+            )
+            targets, gear = controller(obs)
+            for d in flat:
+                if d.load.deployment in targets:
+                    d.scale_to(int(targets[d.load.deployment]), now, settings.cold_start_s)
+        mix = float(trace.hard_mix[i])
+        behaviour = gears[gear]
+        reach = behaviour.reach(mix)
+        arrivals = float(rng.poisson(trace.rate_per_s[i] * dt))
+        arrivals_hist[i] = arrivals
+        arrivals_cum[i + 1] = arrivals_cum[i] + arrivals
+        correct += arrivals * behaviour.accuracy(mix)
+        incoming = arrivals
+        latency_start = latency_end = 0.0
+        for k, tier in enumerate(deps):
+            outs, starts, ends, lost_k = [], [], [], 0.0
+            for d in tier:
+                served, lost, l0, l1 = d.tick(incoming, now, dt)
+                outs.append(served)
+                starts.append(l0)
+                ends.append(l1)
+                lost_k = max(lost_k, lost)
+                cum = ongoing_cum[d.load.deployment]
+                cum[i + 1] = cum[i] + d.queue + d.busy_requests
+            lost_total += lost_k
+            done = min(outs)
+            latency_start += max(starts) + settings.hop_latency_s
+            latency_end += max(ends) + settings.hop_latency_s
+            if k + 1 < n_tiers and reach[k] > 0:
+                p_up = min(1.0, reach[k + 1] / reach[k])
+                escalated = float(rng.binomial(int(done), p_up)) if done >= 1 else 0.0
+            else:
+                escalated = 0.0
+            exits = done - escalated
+            exits_hist[i, k] = exits
+            lat_values[i, k] = (latency_start, latency_end)
+            lat_weights[i, k] = (exits / 2, exits / 2)
+            incoming = escalated
+        key = tuple(len(d.ready_at) for d in flat)
+        if key not in gpu_cache:
+            by_class: dict[str, dict[float, int]] = defaultdict(lambda: defaultdict(int))
+            for d in flat:
+                by_class[d.member.gpu_class][d.member.gpu_fraction] += len(d.ready_at)
+            gpu_cache[key] = {c: whole_gpus(dict(f)) for c, f in by_class.items()}
+        for gpu_class, count in gpu_cache[key].items():
+            gpu_s_by_class[gpu_class] += count * dt
+            usd += count * dt * prices_per_gpu_s[gpu_class]
+        if i % sample_every == 0:
+            timeline["t_s"].append(now)
+            timeline["rate_per_s"].append(float(trace.rate_per_s[i]))
+            timeline["gear"].append(gear)
+            timeline["gpus"].append(sum(gpu_cache[key].values()))
+            for d in flat:
+                timeline[f"replicas:{d.load.deployment}"].append(len(d.ready_at))
+    requests = float(arrivals_hist.sum())
+    values, weights = lat_values.ravel(), lat_weights.ravel()
+    slo_s = settings.slo_ms / 1000.0
+    served = weights.sum()
+    late = weights[values > slo_s].sum()
+    violation = (late + lost_total) / max(served + lost_total, 1.0)
+    return SimResult(
+        requests=requests,
+        lost=lost_total,
+        usd=usd,
+        usd_per_1k=usd / max(requests, 1.0) * 1000.0,
+        p50_ms=weighted_quantile(values, weights, 0.50) * 1000.0,
+        p99_ms=weighted_quantile(values, weights, 0.99) * 1000.0,
+        slo_violation_rate=float(violation),
+        accuracy=correct / max(requests, 1.0),
+        gpu_hours_by_class={c: s / 3600.0 for c, s in gpu_s_by_class.items()},
+        timeline=timeline,
+    )

@@ -1,0 +1,34 @@
+"""configs/serve-config-autoscale.yaml: Serve accepts it, its members autoscale, and its
+application-level policy resolves to the escalation-aware policy with the cascade's models.
+
+No Ray runtime needed: Serve's own schema, policy resolver and builder helper are applied.
+"""
+
+from pathlib import Path
+
+import yaml
+from ray.serve._private.api import call_user_app_builder_with_args_if_necessary
+from ray.serve._private.autoscaling_state import _resolve_policy_callable
+from ray.serve.config import AutoscalingPolicy
+from ray.serve.schema import ServeDeploySchema
+
+from serve_app.app import build_app
+from serve_app.autoscale_policy import EscalationAwareAppPolicy
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_autoscale_serve_config_builds_and_resolves_the_app_policy():
+    raw = yaml.safe_load((REPO / "configs" / "serve-config-autoscale.yaml").read_text())
+    (app_schema,) = ServeDeploySchema.model_validate(raw).applications
+    policy = _resolve_policy_callable(AutoscalingPolicy(**app_schema.autoscaling_policy))
+    assert isinstance(policy, EscalationAwareAppPolicy)
+    app = call_user_app_builder_with_args_if_necessary(build_app, app_schema.args)
+    ingress = app._bound_deployment
+    pinned = ingress._deployment_config.autoscaling_config
+    assert pinned.min_replicas == pinned.max_replicas == 1  # counters are collected from it
+    handles = ingress.init_args[1]
+    assert sorted(handles) == sorted(m.deployment for m in policy.members)
+    for handle in handles.values():
+        scaling = handle._bound_deployment._deployment_config.autoscaling_config
+        assert scaling is not None and scaling.max_replicas == 4

@@ -1,0 +1,103 @@
+"""The serving simulator: conservation, cold starts, costs, and the controllers it compares."""
+
+import numpy as np
+import pytest
+
+from cascade.autoscale_policy import MemberLoadModel
+from planner.autoscale_controllers import (
+    EscalationAwareController,
+    ServeDefaultController,
+    StaticController,
+)
+from planner.cluster_sim import (
+    GearBehaviour,
+    SimMember,
+    SimSettings,
+    simulate_cluster,
+    weighted_quantile,
+    whole_gpus,
+)
+from planner.sim_traces import Trace, diurnal, make_trace
+
+CALLS = tuple(0.001 + 0.0001 * b for b in range(1, 9))
+
+
+def cascade(max_replicas=64):
+    a = SimMember(MemberLoadModel("t0-a", 0, CALLS, 0.005, 0.001, 1, max_replicas), "L4", 0.25)
+    b = SimMember(MemberLoadModel("t1-b", 1, CALLS, 0.005, 0.001, 1, max_replicas), "L4", 0.25)
+    return [[a], [b]], [a.load, b.load]
+
+
+BEHAVIOUR = GearBehaviour((1.0, 0.2), (1.0, 0.6), 0.85, 0.7)
+PRICES = {"L4": 1.0 / 3600}  # $1 per GPU-hour
+
+
+def test_whole_gpu_packing():
+    assert whole_gpus({0.25: 4}) == 1
+    assert whole_gpus({0.25: 5}) == 2
+    assert whole_gpus({0.5: 1, 0.25: 2}) == 1
+    assert whole_gpus({0.6: 2, 0.4: 2}) == 2
+    assert whole_gpus({1.0: 3, 0.25: 1}) == 4
+
+
+def test_weighted_quantile():
+    values, weights = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 99.0])
+    assert weighted_quantile(values, weights, 0.5) == 3.0
+    assert weighted_quantile(values, weights, 0.005) == 1.0
+
+
+def test_static_cluster_serves_everything_and_costs_what_it_holds():
+    tiers, _ = cascade()
+    trace = Trace("flat", 1.0, np.full(600, 500.0), np.zeros(600))
+    result = simulate_cluster(trace, tiers, [BEHAVIOUR], StaticController({"t0-a": 2, "t1-b": 1}),
+                              SimSettings(slo_ms=100), {"t0-a": 2, "t1-b": 1}, PRICES)
+    assert result.lost == 0
+    assert result.requests == pytest.approx(500 * 600, rel=0.02)
+    # 3 replicas of a quarter GPU: one whole L4 for 600 s at $1/h
+    assert result.usd == pytest.approx(600 / 3600)
+    assert result.slo_violation_rate == 0.0
+    assert 10 < result.p50_ms < 40  # hop 10 ms + batching wait + call, per tier
+
+
+def test_overload_without_scaling_loses_requests_and_violates_the_slo():
+    tiers, _ = cascade()
+    trace = Trace("flat", 1.0, np.full(300, 5_000.0), np.zeros(300))
+    result = simulate_cluster(trace, tiers, [BEHAVIOUR], StaticController({"t0-a": 1, "t1-b": 1}),
+                              SimSettings(slo_ms=100), {"t0-a": 1, "t1-b": 1}, PRICES)
+    assert result.lost > 0 and result.slo_violation_rate > 0.5
+
+
+def test_escalation_aware_scales_the_upper_tier_when_the_mix_turns_hard():
+    tiers, loads = cascade()
+    mix = np.concatenate([np.zeros(300), np.ones(300)])
+    trace = Trace("mix", 1.0, np.full(600, 3_000.0), mix)
+    controller = EscalationAwareController(loads, 1.4, 0.0, 600.0)
+    result = simulate_cluster(trace, tiers, [BEHAVIOUR], controller,
+                              SimSettings(cold_start_s=5, sample_every_s=1),
+                              {"t0-a": 5, "t1-b": 1}, PRICES)
+    upper = result.timeline["replicas:t1-b"]
+    assert upper[250] < upper[-1]  # reach 0.2 -> 0.6 at the same rate: more tier-1 replicas
+    assert result.timeline["replicas:t0-a"][250] == result.timeline["replicas:t0-a"][-1]
+    assert result.lost / result.requests < 0.01  # only while the 30 s look-back catches up
+
+
+def test_serve_default_follows_queues():
+    tiers, loads = cascade()
+    trace = make_trace("step", 2_000.0, seconds_each=200.0, tick_s=1.0)
+    controller = ServeDefaultController(loads, 2.0, 0.0, 30.0)
+    result = simulate_cluster(trace, tiers, [BEHAVIOUR], controller,
+                              SimSettings(cold_start_s=5, sample_every_s=1),
+                              {"t0-a": 1, "t1-b": 1}, PRICES)
+    tier0 = result.timeline["replicas:t0-a"]
+    assert max(tier0[200:400]) > tier0[150]
+    assert tier0[-1] < max(tier0[200:400])  # and back down after the step
+
+
+def test_traces_have_their_shape():
+    day = diurnal(1_000.0, duration_s=86_400, tick_s=60)
+    assert day.peak_rate == pytest.approx(1_000.0, rel=1e-3)
+    assert day.rate_per_s.min() == pytest.approx(100.0, rel=1e-3)
+    burst = make_trace("bursty", 500.0, duration_s=3_600)
+    assert burst.rate_per_s.max() == 500.0 and burst.rate_per_s.min() == 150.0
+    with pytest.raises(ValueError, match="unknown trace"):
+        make_trace("weekly", 10.0)
