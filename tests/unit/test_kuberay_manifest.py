@@ -27,7 +27,9 @@ from serve_app.kuberay_validate import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-CASCADES = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("serve-config"))
+CASCADES = sorted(
+    p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("serve-config")
+)
 COMMITTED = {
     "rayservice.yaml": "configs/cifar10-coe.yaml",
     "rayservice-3tier.yaml": "configs/cifar10-coe-handset.yaml",
