@@ -69,6 +69,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     diversity.add_argument("--json", action="store_true", help="print one JSON object")
     diversity.set_defaults(func=cmd_disagreement)
 
+    export = commands.add_parser(
+        "export",
+        help="write a member as a self-contained ONNX graph (serve it as onnx:<file>)",
+        description="The graph takes uint8 pixels (N, 3, S, S) and includes the member's "
+        "preprocessing. Then checks that onnxruntime and torch agree on random images.",
+    )
+    export.add_argument("model", help="registered name or torchvision:/torchscript:/module: spec")
+    export.add_argument("--format", choices=["onnx"], default="onnx")
+    export.add_argument("--out", default=None, help="default: COE_CACHE/onnx/<model>.onnx")
+    export.add_argument("--opset", type=int, default=17)
+    export.add_argument("--json", action="store_true", help="print one JSON object")
+    export.set_defaults(func=cmd_export)
+
 
 def cmd_list(args: argparse.Namespace) -> int:
     from zoo.registry import list_models
@@ -193,4 +206,24 @@ def cmd_disagreement(args: argparse.Namespace) -> int:
     for name, row in zip(report.models, report.disagreement, strict=True):
         cells = "".join(f"{v:>{width}.3f}" for v in row)
         print(f"{name:<{width}}{cells}{report.accuracy[name]:>10.4f}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from foundation.paths import cache_root
+    from zoo.onnx_export import compare_onnx, export_onnx
+
+    default_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in args.model)
+    out = Path(args.out) if args.out else cache_root() / "onnx" / f"{default_name}.onnx"
+    result = export_onnx(args.model, out, opset=args.opset)
+    gap = compare_onnx(args.model, out)
+    if args.json:
+        print(json.dumps(result.model_dump() | {"max_abs_diff_probs": gap}))
+    else:
+        print(f"{result.model} -> {result.path} (ONNX opset {result.opset}, input uint8 "
+              f"N x 3 x {result.input_size} x {result.input_size}); serve it as "
+              f"onnx:{result.path}")
+        print(f"onnxruntime vs torch on 16 random images: max |probability difference| {gap:.2e}")
     return 0

@@ -117,7 +117,9 @@ class ClassifyReader:
         ]
 
     async def decode(self, data: bytes, where: str) -> np.ndarray:
-        kwargs = {"max_pixels": self.limits.max_pixels, "where": where, "formats": self.formats}
+        # native size: each member fits the image to its own input size (serve_app.member)
+        kwargs = {"max_pixels": self.limits.max_pixels, "where": where, "formats": self.formats,
+                  "size": None}
         if len(data) > DECODE_IN_THREAD_BYTES:
             return await asyncio.to_thread(decode_image, data, **kwargs)
         return decode_image(data, **kwargs)

@@ -46,13 +46,14 @@ def decode_base64(text: str, index: int | None = None) -> bytes:
 
 def decode_image(
     data: bytes,
-    size: tuple[int, int] = (32, 32),
+    size: tuple[int, int] | None = (32, 32),
     max_pixels: int = 4096 * 4096,
     alpha: Literal["white", "drop"] = "white",
     where: str = "image",
     formats: tuple[str, ...] = ACCEPTED_FORMATS,
 ) -> np.ndarray:
-    """uint8 (H, W, 3) RGB array of `size` (H, W) decoded from JPEG or PNG bytes.
+    """uint8 (H, W, 3) RGB array of `size` (H, W) decoded from JPEG or PNG bytes; with
+    `size=None`, at the image's native size (the ingress: each member fits it itself).
 
     Any other exception PIL raises on client bytes (struct/EOF/Index errors on crafted
     files) is still the client's bad image: a 400, never a 500.
@@ -95,9 +96,9 @@ def _decode_image(data, size, max_pixels, alpha, where, formats) -> np.ndarray:
             f"{where}: {width}x{height} = {width * height} pixels exceeds max_pixels={max_pixels}",
             status=413,
         )
-    target_h, target_w = size
+    target_h, target_w = size or (height, width)
     try:
-        if image.format == "JPEG" and (width > 2 * target_w and height > 2 * target_h):
+        if size and image.format == "JPEG" and (width > 2 * target_w and height > 2 * target_h):
             image.draft("RGB", (target_w, target_h))  # DCT-domain downscale: far less work
         image.load()
         image = ImageOps.exif_transpose(image)
@@ -109,7 +110,7 @@ def _decode_image(data, size, max_pixels, alpha, where, formats) -> np.ndarray:
     except (OSError, SyntaxError, ValueError) as exc:
         code = "truncated_image" if "truncat" in str(exc).lower() else "corrupt_image"
         raise InputError(code, f"{where}: cannot decode the image ({exc})") from None
-    if rgb.size != (target_w, target_h):
+    if size and rgb.size != (target_w, target_h):
         rgb = rgb.resize((target_w, target_h), Image.Resampling.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
 

@@ -1,8 +1,9 @@
 """The HTTP ingress (CPU-only): decode once, run the cascade, answer with trace and cost.
 
 Routes: POST /v1/classify, GET /v1/cascade, GET /v1/stats, GET /healthz and the admin
-PUT /v1/cascade/policy. Each declares its response model and error statuses, so
-/openapi.json and /docs show the real wire format. Every error body is ErrorResponse
+PUT /v1/cascade/policy; the Open Inference Protocol's /v2 routes come from serve_app.oip.
+Each declares its response model and error statuses, so
+/openapi.json and /docs show the real wire format. Every /v1 error body is ErrorResponse
 `{"error": {"code", "message"}}`, built by the one exception handler of its error type:
 routes raise, they never build error bodies. A 5xx only when the server fails (503 +
 Retry-After when no tier can answer, 504 when the request's deadline expires and
@@ -28,6 +29,7 @@ from cascade.config import CascadeConfig
 from serve_app.admin import AdminAuthError, admin_dependency
 from serve_app.body import ClassifyReader, describe_validation, parse_json, read_body
 from serve_app.decode import InputError
+from serve_app.oip import build_oip_router, is_oip_path, oip_error
 from serve_app.runner import ImageOutcome
 from serve_app.schemas import (
     ClassifyRequest,
@@ -128,6 +130,7 @@ async def _admin_digest() -> str | None:
 
 require_admin = admin_dependency(_admin_digest)
 fastapi_app = IngressApp(title="coe-serve", description="Cascades of ensembles on Ray Serve")
+fastapi_app.include_router(build_oip_router(_serving_ingress))  # KServe v2 / Triton clients
 
 
 class CascadeError(Exception):
@@ -189,7 +192,9 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 
 
 @fastapi_app.exception_handler(StarletteHTTPException)
-async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if is_oip_path(request):  # the Open Inference Protocol's error form
+        return oip_error(exc.status_code, str(exc.detail))
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail))
 
@@ -357,6 +362,16 @@ class CascadeIngress:
     async def healthz(self) -> HealthResponse:
         return HealthResponse(status="ok", cascade=self.config.name,
                               tiers=len(self.config.tiers))
+
+    async def run_images(self, images: list, deadline_s: float | None,
+                         start: float) -> list[ImageOutcome]:
+        """Outcomes of decoded images, counted in the stats and metrics; raises CascadeError
+        when one has no acceptable answer (serve_app.oip's infer route)."""
+        outcomes = await self.runner.run(images, deadline_s=deadline_s, started=start)
+        self._answer(outcomes)
+        self.stats.record_outcomes(outcomes)
+        self.metrics.record_outcomes(outcomes)
+        return outcomes
 
     def _account(self, status: int, start: float) -> None:
         """Count one classify response (every status) in the stats and the metrics."""

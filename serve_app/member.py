@@ -3,8 +3,9 @@
 The same class is deployed once per member (`<tier>-<member>`); the app builder gives each
 copy its tier's placement. With `ingress.colocate_first_tier` the ingress instead builds the
 undecorated class (`MemberDeployment.func_or_class`) in its own process for tier 0.
-Each call carries ONE decoded image (uint8 HWC) so that @serve.batch can batch across
-concurrent requests; the member applies its own preprocess.
+Each call carries ONE decoded image (uint8 HWC, at its native size) so that @serve.batch can
+batch across concurrent requests; the member fits it to its own input size and applies its
+own preprocess, so members of different input sizes share the ingress's one decode.
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ class MemberDeployment:
             "device_check": self.device_check.as_dict(),
             "precision": self.precision,
             "weights_sha": getattr(self._loaded, "weights_sha", None),
+            "input_size": list(getattr(self._loaded, "input_size", ())),
             "batches": self._batches,
             "images": self._images,
             "pid": os.getpid(),
@@ -150,8 +152,8 @@ class MemberDeployment:
         if self._batch_sizes is not None:
             self._batch_sizes.observe(size, tags={"tier": self.tier, "member": self.member})
         loop = asyncio.get_running_loop()
-        probs, seconds = await loop.run_in_executor(self._executor, self._forward,
-                                                    np.stack(images))
+        probs, seconds = await loop.run_in_executor(self._executor, self._fit_and_forward,
+                                                    images)
         measured = split_batch(seconds, size)
         emulated = not self._on_gpu
         call_seconds = self._clock.call_seconds(
@@ -169,6 +171,11 @@ class MemberDeployment:
             )
             for i in range(size)
         ]
+
+    def _fit_and_forward(self, images: list[np.ndarray]) -> tuple[np.ndarray, float]:
+        """Resize to this member's input size (host-side preprocessing, not device time),
+        then the timed forward pass."""
+        return self._forward(self._loaded.fit(images))
 
     def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
         """Probabilities of a (N,H,W,3) uint8 batch and the device time of the forward pass.

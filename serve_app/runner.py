@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from cascade.policies import decide_tier, outcome_decided
+from cascade.policies import decide_tier, mean_probs, outcome_decided
 from cost_model.record import CostRecord, MemberUsage, record_from_usage
 from serve_app.member_result import MemberResult
 
@@ -85,6 +85,8 @@ class ImageOutcome:
     reasons: list[str] = field(default_factory=list)
     error: str | None = None
     deadline_expired: bool = False  # the request's deadline cut the cascade short
+    # the answering tier's mean class probabilities over its members that answered
+    probabilities: np.ndarray | None = None
 
 
 class DeadlineExpired(Exception):
@@ -143,6 +145,7 @@ class CascadeRunner:
         # image -> (label, confidence, answering tier, latency_ms, error)
         finished: dict[int, tuple] = {}
         last_decision: dict[int, tuple[int, float, TierPlan]] = {}
+        answer_probs: dict[int, np.ndarray] = {}  # of the tier whose decision is kept
         remaining = list(range(n))
 
         for position, tier in enumerate(self.tiers):
@@ -160,6 +163,7 @@ class CascadeRunner:
                 break
             decision = decide_tier(probs, tier.policy, tier.threshold, tier.combine, present)
             answered = present.sum(axis=0)
+            tier_probs = mean_probs(probs, present)
             now_ms = (time.perf_counter() - start) * 1000.0
             still: list[int] = []
             for r, i in enumerate(remaining):
@@ -180,6 +184,7 @@ class CascadeRunner:
                         finished[i] = (None, None, None, now_ms, "no tier could answer")
                     continue
                 label, conf = int(decision.labels[r]), float(decision.confidence[r])
+                answer_probs[i] = tier_probs[r].astype(np.float32)
                 if is_last or decision.exits[r]:
                     finished[i] = (label, conf, tier, now_ms, None)
                 else:
@@ -206,6 +211,7 @@ class CascadeRunner:
                     reasons=reasons[i],
                     error=error,
                     deadline_expired=expired,
+                    probabilities=answer_probs.get(i) if label is not None else None,
                 )
             )
         return outcomes

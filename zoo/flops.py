@@ -35,6 +35,10 @@ def count_mflops(model: nn.Module, input_shape: tuple[int, int, int] = (3, 32, 3
 
 
 def count_layers(model: nn.Module) -> int:
-    """Convolution and linear layers: on a GPU each is at least one kernel launch."""
+    """Convolution and linear layers: on a GPU each is at least one kernel launch. A model
+    that is not made of torch layers (an ONNX session) states its own `kernel_layers`."""
+    declared = getattr(model, "kernel_layers", None)
+    if isinstance(declared, int):
+        return declared
     kinds = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
     return sum(1 for module in model.modules() if isinstance(module, kinds))

@@ -2,16 +2,20 @@
 
 A member spec is either a registered name (resnet20..56, the small CNNs, anything added
 with `register_model`) or a prefixed spec for bringing your own model:
-`torchvision:<arch>@<weights.pth>[?size=N]`, `torchscript:<file.pt>`,
-`module:<pkg.mod>:<callable>`. `ensure_known` is cheap (no torch import for registered
-names) because config validation calls it; `load_member` does the real work.
+`torchvision:<arch>@<weights.pth>[?size=N]`, `torchscript:<file.pt>[?size=N]`,
+`onnx:<file.onnx>[?size=N]`, `module:<pkg.mod>:<callable>`. Every member declares its input
+size (the registered entry's `input_size`, the spec's `?size=N`, an ONNX model's static
+input shape, or a module factory's third return value; default 32) and its preprocessing:
+the ingress decodes an image once at its native size and each member fits it to its own
+size (`LoadedMember.fit`). `ensure_known` is cheap (no torch import for registered names)
+because config validation calls it; `load_member` does the real work.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +28,8 @@ if TYPE_CHECKING:
 
 RESNET_NAMES = ("resnet20", "resnet32", "resnet44", "resnet56")
 SMALL_CNN_NAMES = ("cnn_a", "cnn_b", "cnn_c", "cnn_d", "cnn_e")  # == zoo.small_cnns.SMALL_CNNS
-SPEC_PREFIXES = ("torchvision:", "torchscript:", "module:")
+SPEC_PREFIXES = ("torchvision:", "torchscript:", "onnx:", "module:")
+DEFAULT_INPUT_SIZE = 32
 
 
 class UnknownModelError(ValueError):
@@ -46,6 +51,7 @@ class ModelEntry:
     architecture: Callable[[], nn.Module] | None = None  # weightless, for counting
     available: Callable[[], bool] = field(default=lambda: True)
     cached_accuracy: Callable[[], float | None] = field(default=lambda: None)
+    input_size: int = DEFAULT_INPUT_SIZE  # square input side the preprocess expects
 
 
 class ModelInfo(BaseModel):
@@ -70,6 +76,15 @@ class LoadedMember:
     source: str
     num_classes: int
     device: str = "cpu"
+    input_size: tuple[int, int] = (DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE)  # (H, W)
+
+    def fit(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """uint8 (N, H, W, 3) batch at this member's input size from images of any size."""
+        import numpy as np
+
+        from zoo.transforms import fit_image
+
+        return np.stack([fit_image(_check_image(image), self.input_size) for image in images])
 
     def predict_probs(self, images_uint8_nhwc: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Softmax probabilities (N, C) float32 for uint8 (N, H, W, 3) images."""
@@ -77,6 +92,8 @@ class LoadedMember:
         import torch
 
         images = _check_images(images_uint8_nhwc)
+        if tuple(images.shape[1:3]) != self.input_size:
+            images = self.fit(images)
         out = np.empty((images.shape[0], self.num_classes), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, images.shape[0], batch_size):
@@ -85,6 +102,16 @@ class LoadedMember:
                 probs = torch.softmax(self.model(inputs).float(), dim=1)
                 out[start : start + batch_size] = probs.cpu().numpy()
         return out
+
+
+def _check_image(image: Any) -> np.ndarray:
+    import numpy as np
+
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise ValueError(f"an image must be a uint8 numpy array, got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
+        raise ValueError(f"an image must have shape (H, W, 3), got {image.shape}")
+    return image
 
 
 def _check_images(images: Any) -> np.ndarray:
@@ -111,8 +138,10 @@ def register_model(
     architecture: Callable[[], nn.Module] | None = None,
     available: Callable[[], bool] | None = None,
     cached_accuracy: Callable[[], float | None] | None = None,
+    input_size: int = DEFAULT_INPUT_SIZE,
 ) -> None:
-    """Add a model to the pool. `preprocess` builds the uint8-batch transform (default CIFAR)."""
+    """Add a model to the pool. `preprocess` builds the uint8-batch transform (default CIFAR);
+    images are fitted to `input_size` x `input_size` before it."""
     if not name or any(name.startswith(p) for p in SPEC_PREFIXES):
         raise ValueError(f"invalid model name {name!r}")
     _REGISTRY[name] = ModelEntry(
@@ -123,6 +152,7 @@ def register_model(
         architecture=architecture,
         available=available or (lambda: True),
         cached_accuracy=cached_accuracy or (lambda: None),
+        input_size=input_size,
     )
 
 
@@ -234,26 +264,47 @@ def _known_message(spec: str, problem: str) -> str:
     names = ", ".join(known_names())
     return (
         f"unknown model {spec!r}: {problem}. Known models: {names}; or a spec "
-        "torchvision:<arch>@<weights.pth>[?size=N], torchscript:<file.pt>, "
-        "module:<pkg.mod>:<callable>"
+        "torchvision:<arch>@<weights.pth>[?size=N], torchscript:<file.pt>[?size=N], "
+        "onnx:<file.onnx>[?size=N&preprocess=cifar|imagenet], module:<pkg.mod>:<callable>"
     )
 
 
+def _split_options(spec: str, prefix: str, allowed: dict[str, Callable[[str], bool]]):
+    """(body, {option: value}) of `prefix<body>[?k=v&...]`; unknown or bad options raise."""
+    body, _, query = spec.removeprefix(prefix).partition("?")
+    options: dict[str, str] = {}
+    for item in filter(None, query.split("&")):
+        key, _, value = item.partition("=")
+        if key not in allowed or not allowed[key](value):
+            names = ", ".join(f"{k}=N" if k == "size" else f"{k}=..." for k in allowed)
+            raise UnknownModelError(_known_message(spec, f"bad option {item!r} (only {names})"))
+        options[key] = value
+    return body, options
+
+
+def _size_ok(value: str) -> bool:
+    return value.isdigit() and 8 <= int(value) <= 4096
+
+
+SIZE_OPTION = {"size": _size_ok}
+ONNX_OPTIONS = {"size": _size_ok, "preprocess": lambda v: v in ("cifar", "imagenet")}
+
+
 def _parse_torchvision(spec: str) -> tuple[str, Path, int]:
-    body = spec.removeprefix("torchvision:")
-    body, _, query = body.partition("?")
+    body, options = _split_options(spec, "torchvision:", SIZE_OPTION)
     arch, sep, path = body.partition("@")
     if not arch or not sep or not path:
         raise UnknownModelError(
             _known_message(spec, "expected torchvision:<arch>@<weights path>[?size=N]")
         )
-    size = 224
-    if query:
-        key, _, value = query.partition("=")
-        if key != "size" or not value.isdigit() or int(value) < 8:
-            raise UnknownModelError(_known_message(spec, f"bad option {query!r} (only size=N)"))
-        size = int(value)
-    return arch, Path(path).expanduser(), size
+    return arch, Path(path).expanduser(), int(options.get("size", 224))
+
+
+def _parse_file_spec(spec: str, prefix: str, allowed: dict) -> tuple[Path, dict[str, str]]:
+    body, options = _split_options(spec, prefix, allowed)
+    if not body:
+        raise UnknownModelError(_known_message(spec, f"expected {prefix}<file>"))
+    return Path(body).expanduser(), options
 
 
 def _parse_module(spec: str) -> tuple[str, str]:
@@ -288,9 +339,13 @@ def ensure_known(spec: str) -> None:
         if not path.is_file():
             raise UnknownModelError(_known_message(spec, f"weights file {path} does not exist"))
     elif spec.startswith("torchscript:"):
-        path = Path(spec.removeprefix("torchscript:")).expanduser()
+        path, _ = _parse_file_spec(spec, "torchscript:", SIZE_OPTION)
         if not path.is_file():
             raise UnknownModelError(_known_message(spec, f"TorchScript file {path} does not exist"))
+    elif spec.startswith("onnx:"):
+        path, _ = _parse_file_spec(spec, "onnx:", ONNX_OPTIONS)
+        if not path.is_file():
+            raise UnknownModelError(_known_message(spec, f"ONNX file {path} does not exist"))
     elif spec.startswith("module:"):
         _resolve_callable(spec)
     elif spec not in known_names():
@@ -319,25 +374,48 @@ def _load_torchvision(spec: str) -> tuple[nn.Module, Callable]:
     return model, imagenet_batch_transform(size)
 
 
-def _build(spec: str) -> tuple[nn.Module, Callable, str]:
-    """(model, preprocess, source) for any valid spec."""
+def _build(spec: str, device: str) -> tuple[nn.Module, Callable, str, int]:
+    """(model, preprocess, source, input size) for any valid spec."""
     from zoo.transforms import cifar_batch_transform
 
     if spec.startswith("torchvision:"):
         model, preprocess = _load_torchvision(spec)
-        return model, preprocess, spec
+        return model, preprocess, spec, _parse_torchvision(spec)[2]
     if spec.startswith("torchscript:"):
         import torch
 
-        path = Path(spec.removeprefix("torchscript:")).expanduser()
-        return torch.jit.load(str(path), map_location="cpu"), cifar_batch_transform(), spec
+        path, options = _parse_file_spec(spec, "torchscript:", SIZE_OPTION)
+        size = int(options.get("size", DEFAULT_INPUT_SIZE))
+        return torch.jit.load(str(path), map_location="cpu"), cifar_batch_transform(), spec, size
+    if spec.startswith("onnx:"):
+        return _load_onnx(spec, device)
     if spec.startswith("module:"):
         made = _resolve_callable(spec)()
-        model, preprocess = made if isinstance(made, tuple) else (made, cifar_batch_transform())
-        return model, preprocess, spec
+        if not isinstance(made, tuple):
+            made = (made, cifar_batch_transform())
+        size = int(made[2]) if len(made) > 2 else DEFAULT_INPUT_SIZE
+        return made[0], made[1], spec, size
     entry = _REGISTRY[spec]
     preprocess = entry.preprocess() if entry.preprocess else cifar_batch_transform()
-    return entry.factory(), preprocess, entry.source
+    return entry.factory(), preprocess, entry.source, entry.input_size
+
+
+def _load_onnx(spec: str, device: str) -> tuple[nn.Module, Callable, str, int]:
+    """An onnxruntime session as a member; its input size is the graph's static one, else
+    `?size=N`, else 32."""
+    from zoo.onnx_backend import OnnxModule, pixels_identity
+    from zoo.transforms import cifar_batch_transform, imagenet_batch_transform
+
+    path, options = _parse_file_spec(spec, "onnx:", ONNX_OPTIONS)
+    model = OnnxModule(path, device=device)
+    size = model.static_size() or int(options.get("size", DEFAULT_INPUT_SIZE))
+    if model.takes_uint8:
+        preprocess = pixels_identity
+    elif options.get("preprocess") == "imagenet":
+        preprocess = imagenet_batch_transform(size)
+    else:
+        preprocess = cifar_batch_transform()
+    return model, preprocess, spec, size
 
 
 def load_member(spec: str, device: str = "cpu") -> LoadedMember:
@@ -347,19 +425,20 @@ def load_member(spec: str, device: str = "cpu") -> LoadedMember:
     from zoo.hashing import state_sha256
 
     ensure_known(spec)
-    model, preprocess, source = _build(spec)
+    model, preprocess, source, size = _build(spec, device)
     model = model.to(device).eval()
     with torch.inference_mode():
-        probe = torch.zeros((1, 3, 32, 32), dtype=torch.uint8, device=device)
+        probe = torch.zeros((1, 3, size, size), dtype=torch.uint8, device=device)
         num_classes = int(model(preprocess(probe)).shape[-1])
     return LoadedMember(
         name=spec,
         model=model,
         preprocess=preprocess,
-        weights_sha=state_sha256(model),
+        weights_sha=getattr(model, "weights_sha256", None) or state_sha256(model),
         source=source,
         num_classes=num_classes,
         device=device,
+        input_size=(size, size),
     )
 
 

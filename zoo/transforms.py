@@ -38,3 +38,22 @@ def imagenet_batch_transform(size: int = 224) -> v2.Compose:
             v2.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD),
         ]
     )
+
+
+def fit_image(image, size: tuple[int, int]):
+    """A uint8 (H, W, 3) image resized to `size` (H, W), bilinear, as the ingress used to do.
+
+    The ingress decodes each image once at its native size; each member fits it to its own
+    input size here, so a 32x32 CIFAR member and a 224x224 ImageNet member share one decode.
+    An image already at `size` is returned as it is (no resampling).
+    """
+    import numpy as np
+    from PIL import Image
+
+    height, width = size
+    if image.shape[0] == height and image.shape[1] == width:
+        return image
+    resized = Image.fromarray(np.ascontiguousarray(image)).resize(
+        (width, height), Image.Resampling.BILINEAR
+    )
+    return np.asarray(resized, dtype=np.uint8)
