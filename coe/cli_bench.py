@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from coe.cli_edge import register_bench as register_edge_bench
 from foundation.paths import REPO_ROOT
 
 DEFAULT_CASCADE = REPO_ROOT / "configs" / "cifar10-coe.yaml"
@@ -24,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_compare(commands)
     _register_hetero(commands)
     _register_resplit(commands)
+    register_edge_bench(commands)
 
 
 def _common(parser: argparse.ArgumentParser, out: str) -> None:
