@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from coe.cli_edge import register_bench as register_edge_bench
 from foundation.paths import REPO_ROOT
 
 DEFAULT_CASCADE = REPO_ROOT / "configs" / "cifar10-coe.yaml"
@@ -27,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from coe.cli_autoscale import register_bench
 
     register_bench(commands)
+    register_edge_bench(commands)
 
 
 def _common(parser: argparse.ArgumentParser, out: str) -> None:

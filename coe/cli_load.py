@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from coe.cli_edge import add_edge_flags, run_edge_load
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from load_tests.client.schedules import SCHEDULE_HELP
@@ -50,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="Ray cluster to sample replicas from, e.g. 127.0.0.1:6380")
     parser.add_argument("--app-name", default=None, help="Serve application to sample")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_edge_flags(parser)  # --edge: N edge-client processes vs all-cloud, same images
+    parser.add_argument("--clients", type=int, default=2, help="--edge: client processes")
     parser.set_defaults(func=run_load_command)
 
 
@@ -71,6 +75,8 @@ def _sampler(args: argparse.Namespace):
 
 
 def run_load_command(args: argparse.Namespace) -> int:
+    if args.edge:
+        return run_edge_load(args)
     from cost_model.prices import PriceTable
     from load_tests.client.generator import run_load
     from load_tests.client.images import load_request_images

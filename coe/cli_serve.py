@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from coe.cli_edge import add_edge_flags, classify_edge
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
@@ -48,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     classify.add_argument("--url", default=DEFAULT_URL, help=f"server (default {DEFAULT_URL})")
     classify.add_argument("--json", action="store_true", help="print the raw JSON response")
     classify.add_argument("--timeout", type=float, default=60.0)
+    add_edge_flags(classify)
     classify.set_defaults(func=cmd_classify)
 
 
@@ -185,6 +188,8 @@ def cmd_shutdown(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     import httpx
 
+    if args.edge:
+        return classify_edge(args)
     images = []
     for name in args.files:
         path = Path(name)

@@ -25,10 +25,18 @@ from ray import serve
 from ray.serve.exceptions import RayServeException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cascade.config import CascadeConfig
 from serve_app.admin import AdminAuthError, admin_dependency
 from serve_app.body import ClassifyReader, describe_validation, parse_json, read_body
 from serve_app.decode import InputError
+from serve_app.edge_protocol import (
+    EDGE_VOTES_HEADER,
+    START_TIER_HEADER,
+    CascadeDescription,
+    attach_edge_traces,
+    describe,
+    parse_edge_votes,
+    parse_start_tier,
+)
 from serve_app.oip import build_oip_router, is_oip_path, oip_error
 from serve_app.runner import ImageOutcome
 from serve_app.schemas import (
@@ -216,6 +224,7 @@ class CascadeIngress:
         from cost_model.catalog import load_catalog
         from cost_model.device_time import DeviceClock
         from serve_app.callers import handle_caller, local_caller
+        from serve_app.edge_stats import TrafficMetrics, TrafficSplit
         from serve_app.member import MemberDeployment
         from serve_app.metrics import CascadeMetrics
         from serve_app.runner import CascadeRunner, build_tier_plans
@@ -256,6 +265,9 @@ class CascadeIngress:
         self.reader = ClassifyReader(self.limits)
         self.stats = StatsAggregator([(t.name, t.gpu_class) for t in self.config.tiers])
         self.metrics = CascadeMetrics()
+        self.traffic, self.traffic_metrics = TrafficSplit(), TrafficMetrics()
+        self._member_handles, self._catalog_path = member_handles, catalog_path
+        self._weights: dict[str, str] | None = None  # member weight hashes, asked once
         self._class_names = [self.config.class_name(i) for i in range(self.config.num_classes)]
         self.admin_digest = admin_token_sha256  # read by the require_admin dependency
 
@@ -330,12 +342,18 @@ class CascadeIngress:
     )
     async def classify(self, request: Request) -> ClassifyResponse:
         """Classify images through the cascade: each prediction carries its tier trace
-        and its cost. Optional deadline header: ingress.deadline_header (ms)."""
+        and its cost. Optional deadline header: ingress.deadline_header (ms). Edge clients
+        send X-Coe-Start-Tier (1..last) and may send X-Coe-Edge-Votes (edge_protocol)."""
         start = time.perf_counter()
         try:
             deadline_s = self.reader.deadline_s(request)
+            start_tier = parse_start_tier(request.headers.get(START_TIER_HEADER), self.config)
             images = await self.reader.images(request)
-            outcomes = await self.runner.run(images, deadline_s=deadline_s, started=start)
+            edge = parse_edge_votes(
+                request.headers.get(EDGE_VOTES_HEADER), self.config, start_tier, len(images))
+            outcomes = await self.runner.run(
+                images, deadline_s=deadline_s, started=start, start_tier=start_tier)
+            attach_edge_traces(outcomes, edge)
             answer = self._answer(outcomes)
         except (InputError, CascadeError) as exc:  # answered by its handler; counted here
             self._account(exc.status, start)
@@ -346,17 +364,26 @@ class CascadeIngress:
             raise CascadeError("the cascade failed; see server logs") from exc
         self.stats.record_outcomes(outcomes)
         self.metrics.record_outcomes(outcomes)
+        self.traffic.record(start_tier, outcomes)
+        self.traffic_metrics.record(start_tier, outcomes)
         self._account(200, start)
         return answer
 
-    @fastapi_app.get("/v1/cascade", response_model=CascadeConfig)
-    async def cascade(self) -> CascadeConfig:
-        """The cascade's config, with the live exit policies."""
-        return self.config
+    @fastapi_app.get("/v1/cascade", response_model=CascadeDescription)
+    async def cascade(self) -> CascadeDescription:
+        """The cascade's config with the live exit policies, its policy version and the
+        members' weight hashes (what an edge client must match)."""
+        from serve_app.edge_weights import member_weights
+
+        weights = self._weights or await member_weights(
+            self.config, self.local_members, self._member_handles)
+        if len(weights) == sum(len(t.members) for t in self.config.tiers):
+            self._weights = weights  # all members answered: cache (weights never change)
+        return describe(self.config, weights, self._catalog_path)
 
     @fastapi_app.get("/v1/stats", response_model=StatsResponse)
     async def stats_view(self) -> StatsResponse:
-        return self.stats.snapshot()
+        return self.stats.snapshot().model_copy(update={"traffic": self.traffic.snapshot()})
 
     @fastapi_app.get("/healthz", response_model=HealthResponse)
     async def healthz(self) -> HealthResponse:

@@ -55,6 +55,8 @@ class CascadeMetrics:
             if outcome.degraded:
                 self.degraded.inc(1)
             for trace in outcome.tiers:
+                if trace.site == "edge":  # ran on the client: not this server's tier work
+                    continue
                 target = self.exits if trace.decision == "exit" else self.escalations
                 target.inc(1, tags={"tier": trace.tier})
             emulated = "true" if outcome.cost.emulated else "false"

@@ -68,6 +68,8 @@ class TierTrace:
     failed: dict[str, str] = field(default_factory=dict, metadata=_doc("member -> reason"))
     cancelled: list[str] = field(
         default_factory=list, metadata=_doc("members stopped once the outcome was fixed"))
+    site: Literal["cloud", "edge"] = field(
+        default="cloud", metadata=_doc("where the tier ran: edge = the client's own votes"))
 
 
 @dataclass
@@ -127,9 +129,12 @@ class CascadeRunner:
         images: Sequence[np.ndarray],
         deadline_s: float | None = None,
         started: float | None = None,
+        start_tier: int = 0,
     ) -> list[ImageOutcome]:
         """Outcomes of `images`; `deadline_s` (seconds from `started`, a perf_counter
         time, default now: when the request arrived) cuts the cascade short.
+        `start_tier` > 0: an edge client ran the tiers before it; only the rest run (and
+        are billed).
 
         On expiry the open member calls are cancelled (the Serve requests with them) and
         every undecided image keeps the decision of the last tier that completed for it,
@@ -148,10 +153,10 @@ class CascadeRunner:
         answer_probs: dict[int, np.ndarray] = {}  # of the tier whose decision is kept
         remaining = list(range(n))
 
-        for position, tier in enumerate(self.tiers):
+        for tier in self.tiers[start_tier:]:
             if not remaining:
                 break
-            is_last = position == len(self.tiers) - 1
+            is_last = tier.index == len(self.tiers) - 1
             try:
                 probs, present, failed, cancelled = await self._run_tier(
                     tier, [images[i] for i in remaining], is_last, usages, remaining, deadline

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cascade.config import ExitPolicyConfig
 from cost_model.record import CostRecord
+from serve_app.edge_stats import TrafficStats
 from serve_app.runner import ImageOutcome, TierTrace
 
 __all__ = [
@@ -135,6 +136,10 @@ class StatsResponse(BaseModel):
         description="'<tier>/<member>' -> mean live batch size (images / forward calls); "
         "compare with `coe plan --json` predicted_batch",
     )
+    traffic: dict[str, TrafficStats] = Field(
+        default_factory=dict,
+        description="full_cascade vs edge_escalated (X-Coe-Start-Tier) requests, apart",
+    )
 
 
 class ErrorBody(BaseModel):
@@ -155,7 +160,7 @@ ERROR_DESCRIPTIONS = {
     404: "Not found (the admin API is off when no admin token is configured)",
     413: "Body, image count or pixel count over the configured limit",
     415: "Content type or image format not accepted",
-    422: "The JSON body does not match its schema",
+    422: "The JSON body does not match its schema, or a bad start tier / edge votes header",
     500: "The server failed (see its logs)",
     503: "No tier could answer; retry after Retry-After seconds",
     504: "The request's deadline expired (ingress.on_deadline: error)",

@@ -82,6 +82,8 @@ class StatsAggregator:
             self._images += 1
             self._degraded += int(outcome.degraded)
             for trace in outcome.tiers:
+                if trace.site == "edge":  # ran on the client: not this server's tier work
+                    continue
                 self._images_in[trace.index] += 1
                 if trace.decision == "exit":
                     self._exits[trace.index] += 1
