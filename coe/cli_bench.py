@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_compare(commands)
     _register_hetero(commands)
     _register_resplit(commands)
+    from coe.cli_bench_collage import register_collage
+
+    register_collage(commands)
 
 
 def _common(parser: argparse.ArgumentParser, out: str) -> None:

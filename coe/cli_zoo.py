@@ -69,6 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     diversity.add_argument("--json", action="store_true", help="print one JSON object")
     diversity.set_defaults(func=cmd_disagreement)
 
+    from coe.cli_zoo_collage import register_collage
+
+    register_collage(commands)
+
 
 def cmd_list(args: argparse.Namespace) -> int:
     from zoo.registry import list_models

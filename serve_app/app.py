@@ -63,6 +63,7 @@ def build_app(args: dict):
     from serve_app.admin import digest_from_env
     from serve_app.ingress import CascadeIngress
     from serve_app.member import MemberDeployment
+    from serve_app.redundancy_wiring import protected_replicas, redundancy_deployments
 
     parsed = args if isinstance(args, BuildArgs) else BuildArgs.model_validate(args)
     config = load_config(parsed)
@@ -70,7 +71,7 @@ def build_app(args: dict):
     gpu_catalog = load_catalog(catalog)
     colocated = config.tiers[0] if config.ingress.colocate_first_tier else None
     handles, local_members = {}, []
-    for tier in config.tiers:
+    for tier_index, tier in enumerate(config.tiers):
         for member in tier.members:
             name = config.deployment_name(tier, member)
             if tier is colocated:  # built inside the ingress replica, not deployed
@@ -84,7 +85,7 @@ def build_app(args: dict):
             )
             handles[name] = MemberDeployment.options(
                 name=name,
-                num_replicas=member.replicas,
+                num_replicas=protected_replicas(config, tier_index, member.replicas),
                 ray_actor_options=options,
                 max_ongoing_requests=member.max_ongoing_requests,
                 max_queued_requests=member.max_queued_requests,
@@ -97,6 +98,8 @@ def build_app(args: dict):
                 member.batch_wait_timeout_s,
                 catalog,
             )
+    handles.update(
+        redundancy_deployments(config, gpu_catalog, catalog, parsed.member_num_cpus))
     ingress = CascadeIngress.options(
         num_replicas=config.ingress.replicas,
         max_ongoing_requests=config.ingress.max_ongoing_requests,

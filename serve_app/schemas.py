@@ -69,6 +69,9 @@ class Prediction(BaseModel):
     cost: CostRecord
     degraded: bool = False
     reason: str | None = None
+    source: Literal["members", "collage"] = Field(
+        default="members", description="collage: a straggling member's vote came from the "
+        "collage CNN (redundancy kind collage); such answers are degraded")
 
     @classmethod
     def from_outcome(cls, outcome: ImageOutcome, class_name: str) -> Prediction:
@@ -83,6 +86,7 @@ class Prediction(BaseModel):
             cost=outcome.cost,
             degraded=outcome.degraded,
             reason="; ".join(outcome.reasons) if outcome.reasons else None,
+            source=outcome.source,
         )
 
 
@@ -134,6 +138,11 @@ class StatsResponse(BaseModel):
         default_factory=dict,
         description="'<tier>/<member>' -> mean live batch size (images / forward calls); "
         "compare with `coe plan --json` predicted_batch",
+    )
+    redundancy: dict | None = Field(
+        default=None,
+        description="redundancy cost and backup answers (serve_app.redundancy.RedundancyLedger)"
+        "; also says when faults (straggler injection) were injected",
     )
 
 
