@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from cascade.autoscaling import AutoscalingConfig
+from cascade.redundancy import FaultsConfig, RedundancyConfig
 
 
 class MemberConfig(BaseModel):
@@ -155,6 +156,12 @@ class CascadeConfig(BaseModel):
     class_names: list[str] | None = None
     tiers: list[TierConfig] = Field(min_length=1)
     ingress: IngressConfig = Field(default_factory=IngressConfig)
+    redundancy: RedundancyConfig | None = Field(
+        default=None, description="collage or replication backup of one tier (cascade.redundancy)"
+    )
+    faults: FaultsConfig | None = Field(
+        default=None, description="straggler injection for tests/benchmarks only; off if unset"
+    )
 
     @model_validator(mode="after")
     def _check_names(self) -> CascadeConfig:
@@ -162,6 +169,11 @@ class CascadeConfig(BaseModel):
         dupes = sorted({n for n in tier_names if tier_names.count(n) > 1})
         if dupes:
             raise ValueError(f"tiers: duplicate tier names: {', '.join(dupes)}")
+        if self.redundancy is not None and self.redundancy.tier >= len(self.tiers):
+            raise ValueError(f"redundancy.tier: no tier {self.redundancy.tier} in this cascade")
+        unknown = sorted(set(self.faults.tiers or []) - set(tier_names)) if self.faults else []
+        if unknown:
+            raise ValueError(f"faults.tiers: unknown tier(s) {', '.join(unknown)}")
         if self.class_names is not None and len(self.class_names) != self.num_classes:
             given, expected = len(self.class_names), self.num_classes
             raise ValueError(f"class_names: {given} names given for num_classes={expected}")

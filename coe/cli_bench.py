@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     register_bench(commands)
     register_edge_bench(commands)
+    from coe.cli_bench_collage import register_collage
+
+    register_collage(commands)
 
 
 def _common(parser: argparse.ArgumentParser, out: str) -> None:

@@ -81,6 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--opset", type=int, default=17)
     export.add_argument("--json", action="store_true", help="print one JSON object")
     export.set_defaults(func=cmd_export)
+    from coe.cli_zoo_collage import register_collage
+
+    register_collage(commands)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

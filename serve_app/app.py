@@ -64,6 +64,7 @@ def build_app(args: dict):
     from serve_app.admin import digest_from_env
     from serve_app.ingress import CascadeIngress
     from serve_app.member import MemberDeployment
+    from serve_app.redundancy_wiring import protected_replica_options, redundancy_deployments
 
     parsed = args if isinstance(args, BuildArgs) else BuildArgs.model_validate(args)
     config = load_config(parsed)
@@ -71,7 +72,7 @@ def build_app(args: dict):
     gpu_catalog = load_catalog(catalog)
     colocated = config.tiers[0] if config.ingress.colocate_first_tier else None
     handles, local_members = {}, []
-    for tier in config.tiers:
+    for tier_index, tier in enumerate(config.tiers):
         for member in tier.members:
             name = config.deployment_name(tier, member)
             if tier is colocated:  # built inside the ingress replica, not deployed
@@ -86,7 +87,8 @@ def build_app(args: dict):
             )
             handles[name] = MemberDeployment.options(
                 name=name,
-                **replica_options(tier, member),  # fixed replicas, or autoscaling_config
+                **protected_replica_options(  # fixed replicas, or autoscaling_config
+                    config, tier_index, replica_options(tier, member)),
                 ray_actor_options=options,
                 max_ongoing_requests=member.max_ongoing_requests,
                 max_queued_requests=member.max_queued_requests,
@@ -101,6 +103,8 @@ def build_app(args: dict):
                 fp16=member.fp16,
                 channels_last=member.channels_last,
             )
+    handles.update(
+        redundancy_deployments(config, gpu_catalog, catalog, parsed.member_num_cpus))
     ingress = CascadeIngress.options(
         **ingress_replica_options(config),
         max_ongoing_requests=config.ingress.max_ongoing_requests,

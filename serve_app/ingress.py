@@ -255,6 +255,9 @@ class CascadeIngress:
             lambda name: local_caller(self.local_members[name]) if name in self.local_members
             else handle_caller(member_handles[name], retries=retries),
         )
+        from serve_app.redundancy_wiring import wire_redundancy
+
+        plans, self.redundancy = wire_redundancy(self.config, plans, member_handles)
         self.runner = CascadeRunner(
             plans,
             num_classes=self.config.num_classes,
@@ -383,7 +386,10 @@ class CascadeIngress:
 
     @fastapi_app.get("/v1/stats", response_model=StatsResponse)
     async def stats_view(self) -> StatsResponse:
-        return self.stats.snapshot().model_copy(update={"traffic": self.traffic.snapshot()})
+        snapshot = self.stats.snapshot().model_copy(update={"traffic": self.traffic.snapshot()})
+        if self.redundancy is not None:
+            snapshot.redundancy = self.redundancy.snapshot()
+        return snapshot
 
     @fastapi_app.get("/healthz", response_model=HealthResponse)
     async def healthz(self) -> HealthResponse:

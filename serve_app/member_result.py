@@ -17,6 +17,8 @@ class MemberResult:
     `device_seconds` is the forward-pass time split evenly over the batch; on a CPU it is
     the EMULATED time on the tier's GPU class (cost_model.device_time: floors + work) and
     `emulated` is True; on a real GPU it is the measured, synchronised time.
+    `source` is "collage" when the member straggled or failed and the collage CNN's cell
+    output stands in for it (serve_app.redundancy); its device time is billed separately.
     """
 
     probs: np.ndarray  # (C,) float32 softmax
@@ -26,3 +28,5 @@ class MemberResult:
     emulated: bool
     # measured on a CUDA device that is not of the tier's (billed) GPU class
     billed_class_mismatch: bool = False
+    source: str = "member"
+    note: str = ""

@@ -9,10 +9,11 @@ what the plan predicted.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,6 +36,7 @@ class TierPlan:
     combine: str
     members: tuple[str, ...]
     callers: tuple[MemberCaller, ...]
+    redundancy: Any = None  # a serve_app.redundancy shield: collage backup or replication
 
     def __post_init__(self) -> None:
         if not self.members or len(self.members) != len(self.callers):
@@ -70,6 +72,9 @@ class TierTrace:
         default_factory=list, metadata=_doc("members stopped once the outcome was fixed"))
     site: Literal["cloud", "edge"] = field(
         default="cloud", metadata=_doc("where the tier ran: edge = the client's own votes"))
+    collage: list[str] = field(
+        default_factory=list,
+        metadata=_doc("members that straggled or failed; their votes are collage cells"))
 
 
 @dataclass
@@ -89,6 +94,7 @@ class ImageOutcome:
     deadline_expired: bool = False  # the request's deadline cut the cascade short
     # the answering tier's mean class probabilities over its members that answered
     probabilities: np.ndarray | None = None
+    source: Literal["members", "collage"] = "members"  # "collage": a vote came from it
 
 
 class DeadlineExpired(Exception):
@@ -158,7 +164,7 @@ class CascadeRunner:
                 break
             is_last = tier.index == len(self.tiers) - 1
             try:
-                probs, present, failed, cancelled = await self._run_tier(
+                probs, present, failed, cancelled, backup = await self._run_tier(
                     tier, [images[i] for i in remaining], is_last, usages, remaining, deadline
                 )
             except DeadlineExpired:
@@ -173,7 +179,11 @@ class CascadeRunner:
             still: list[int] = []
             for r, i in enumerate(remaining):
                 trace = self._trace(tier, r, decision, present, failed, cancelled, is_last)
+                trace.collage = [tier.members[m] for m in range(len(tier.members))
+                                 if (m, r) in backup]
                 traces[i].append(trace)
+                reasons[i].extend(f"tier {tier.name}: {backup[(m, r)]}"
+                                  for m in range(len(tier.members)) if (m, r) in backup)
                 if trace.failed:
                     detail = ", ".join(f"{m}: {why}" for m, why in trace.failed.items())
                     reasons[i].append(f"tier {tier.name}: member(s) failed ({detail})")
@@ -217,6 +227,7 @@ class CascadeRunner:
                     error=error,
                     deadline_expired=expired,
                     probabilities=answer_probs.get(i) if label is not None else None,
+                    source="collage" if any(t.collage for t in traces[i]) else "members",
                 )
             )
         return outcomes
@@ -244,10 +255,16 @@ class CascadeRunner:
         present = np.zeros((m_count, r_count), dtype=bool)
         failed: dict[tuple[int, int], str] = {}
         cancelled: set[tuple[int, int]] = set()
+        backup: dict[tuple[int, int], str] = {}  # (m, r) -> why a collage cell stood in
         where: dict[asyncio.Task, tuple[int, int]] = {}
+        guard = tier.redundancy.start(batch) if tier.redundancy is not None else None
+        if guard is not None:
+            guard.bill(lambda r, usage: usages[remaining[r]].append(usage))
         for m, caller in enumerate(tier.callers):
             for r, image in enumerate(batch):
-                where[asyncio.ensure_future(self._call(caller, image))] = (m, r)
+                call = self._call(caller, image) if guard is None else guard.protect(
+                    m, tier.members[m], r, functools.partial(self._call, caller, image))
+                where[asyncio.ensure_future(call)] = (m, r)
         open_calls = np.full(r_count, m_count)
         pending = set(where)
         try:
@@ -264,6 +281,8 @@ class CascadeRunner:
                     m, r = where[task]
                     open_calls[r] -= 1
                     self._collect(task, tier, m, r, probs, present, failed, usages[remaining[r]])
+                    if present[m, r] and task.result().source == "collage":
+                        backup[(m, r)] = task.result().note
                 if pending and not is_last and m_count > 1:
                     pending = self._cancel_decided(
                         tier, probs, present, open_calls, pending, where, cancelled
@@ -274,7 +293,7 @@ class CascadeRunner:
                 self._stopping.add(task)
                 task.add_done_callback(self._stopping.discard)
             raise
-        return probs, present, failed, cancelled
+        return probs, present, failed, cancelled, backup
 
     def _collect(self, task, tier, m, r, probs, present, failed, usage_list) -> None:
         if task.cancelled():
@@ -291,6 +310,8 @@ class CascadeRunner:
             return
         probs[m, r] = row
         present[m, r] = True
+        if result.source == "collage":
+            return  # the collage's device time is billed by the shield, once per image
         usage_list.append(
             MemberUsage(
                 tier=tier.name,

@@ -70,6 +70,9 @@ class Prediction(BaseModel):
     cost: CostRecord
     degraded: bool = False
     reason: str | None = None
+    source: Literal["members", "collage"] = Field(
+        default="members", description="collage: a straggling member's vote came from the "
+        "collage CNN (redundancy kind collage); such answers are degraded")
 
     @classmethod
     def from_outcome(cls, outcome: ImageOutcome, class_name: str) -> Prediction:
@@ -84,6 +87,7 @@ class Prediction(BaseModel):
             cost=outcome.cost,
             degraded=outcome.degraded,
             reason="; ".join(outcome.reasons) if outcome.reasons else None,
+            source=outcome.source,
         )
 
 
@@ -139,6 +143,11 @@ class StatsResponse(BaseModel):
     traffic: dict[str, TrafficStats] = Field(
         default_factory=dict,
         description="full_cascade vs edge_escalated (X-Coe-Start-Tier) requests, apart",
+    )
+    redundancy: dict | None = Field(
+        default=None,
+        description="redundancy cost and backup answers (serve_app.redundancy.RedundancyLedger)"
+        "; also says when faults (straggler injection) were injected",
     )
 
 

@@ -69,6 +69,7 @@ def _parse_prediction(record: dict[str, Any], body: Any, image: RequestImage) ->
         exit_tier_index=None if tier.get("index") is None else int(tier["index"]),
         cost=RequestCost.model_validate(cost) if cost is not None else None,
         degraded=None if prediction.get("degraded") is None else bool(prediction["degraded"]),
+        source=prediction.get("source"),
         server_latency_ms=None if prediction.get("latency_ms") is None
         else float(prediction["latency_ms"]),
     )

@@ -39,6 +39,7 @@ class RequestRecord(BaseModel):
     exit_tier_index: int | None = None
     cost: RequestCost | None = None
     degraded: bool | None = None
+    source: str | None = Field(default=None, description="'collage' if a collage cell voted")
     server_latency_ms: float | None = Field(
         default=None, description="time inside the cascade, as the answer reports it"
     )

@@ -90,7 +90,8 @@ def test_class_names_must_match_num_classes():
 
 
 @pytest.mark.parametrize(
-    "name", ["cifar10-coe.yaml", "cifar10-coe-handset.yaml", "cifar10-single-best.yaml"]
+    "name", ["cifar10-coe.yaml", "cifar10-coe-handset.yaml", "cifar10-single-best.yaml",
+             "cifar10-coe-collage.yaml"]
 )
 def test_shipped_configs_load_and_round_trip(name, tmp_path):
     config = load_cascade(REPO / "configs" / name)

@@ -1,0 +1,157 @@
+"""Redundancy and straggler-injection sections of the cascade config, and the straggler timeout.
+
+Collage inference (arXiv 1904.12222): a collage CNN on its own GPU class classifies s x s
+groups of the protected tier's images in one pass, in parallel with the normal member
+calls; a member answer later than the straggler timeout (or failed) is replaced by the
+image's collage cell. Replication is the baseline: every protected call goes to two
+replicas and the first answer wins. Faults (straggler injection) exist for tests and
+benchmarks only and are off unless the `faults` section is set.
+
+Pure (no Ray): the ingress builds its timeout policy from here and unit tests drive it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+
+class RedundancyConfig(BaseModel):
+    """`redundancy:` how the protected tier is shielded from straggling member calls."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["collage", "replication"]
+    tier: int = Field(default=0, ge=0, description="index of the protected tier")
+    grid: int = Field(default=2, description="collage of grid x grid images (2 or 3)")
+    gpu_class: str | None = Field(default=None, description="the collage deployment's GPU class")
+    straggler_timeout_ms: float | Literal["adaptive"] = Field(
+        default="adaptive",
+        description="fixed ms, or 'adaptive': adaptive_margin x the member's recent p95",
+    )
+    adaptive_margin: float = Field(default=1.5, ge=1.0, le=10.0)
+    adaptive_window: int = Field(default=200, ge=10, le=100_000)
+    adaptive_min_samples: int = Field(default=20, ge=1)
+    adaptive_initial_ms: float = Field(default=200.0, gt=0, description="before min_samples")
+    adaptive_floor_ms: float = Field(default=5.0, ge=0)
+    window_ms: float = Field(
+        default=20.0, ge=0.0, le=1000.0, description="how long a partial collage waits to fill"
+    )
+    replicas: int = Field(default=1, ge=1, le=64, description="collage deployment replicas")
+    gpu_fraction: float = Field(default=0.25, gt=0.0, le=8.0)
+
+    @field_validator("grid")
+    @classmethod
+    def _supported_grid(cls, value: int) -> int:
+        if value not in (2, 3):
+            raise ValueError(f"grid {value} is not supported; use 2 or 3")
+        return value
+
+    @field_validator("gpu_class")
+    @classmethod
+    def _known_gpu_class(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        from cost_model.catalog import load_catalog
+
+        catalog = load_catalog((info.context or {}).get("catalog"))
+        if value not in catalog.classes:
+            known = ", ".join(sorted(catalog.classes))
+            raise ValueError(f"unknown GPU class {value!r}; known classes: {known}")
+        return value
+
+    @model_validator(mode="after")
+    def _collage_needs_class(self) -> RedundancyConfig:
+        if self.kind == "collage" and self.gpu_class is None:
+            raise ValueError("gpu_class: a collage deployment needs its GPU class")
+        return self
+
+
+class FaultsConfig(BaseModel):
+    """`faults:` straggler injection, for tests and benchmarks only (off unless set).
+
+    A `fraction` of member calls (independently drawn) answer late: by `factor` x their own
+    latency, or by `delay_ms` more. Every report of a run with faults says so.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    fraction: float = Field(ge=0.0, le=1.0, description="share of member calls delayed")
+    factor: float | None = Field(default=None, ge=1.0, description="latency x factor")
+    delay_ms: float | None = Field(default=None, ge=0.0, description="or latency + delay_ms")
+    tiers: list[str] | None = Field(default=None, description="tier names; None = every tier")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_delay(self) -> FaultsConfig:
+        if (self.factor is None) == (self.delay_ms is None):
+            raise ValueError("faults: give exactly one of factor or delay_ms")
+        return self
+
+    def extra_delay_s(self, elapsed_s: float) -> float:
+        """Seconds a delayed call waits beyond its real `elapsed_s`."""
+        if self.factor is not None:
+            return max(self.factor - 1.0, 0.0) * elapsed_s
+        return float(self.delay_ms or 0.0) / 1000.0
+
+    def describe(self) -> str:
+        how = f"{self.factor:g}x latency" if self.factor is not None else f"+{self.delay_ms:g} ms"
+        where = ", ".join(self.tiers) if self.tiers else "every tier"
+        return f"faults injected: {self.fraction:.1%} of member calls delayed by {how} ({where})"
+
+
+class StragglerTimeout:
+    """When a protected member's answer counts as a straggler, per member.
+
+    Fixed: `straggler_timeout_ms`. Adaptive: margin x p95 of the member's recent answered
+    latencies; `initial_ms` until `min_samples` are known; never below `floor_ms`. Calls
+    the backup replaced are not observed (their latency is unknown, and counting them at the
+    timeout would ratchet the estimate up whenever >= 5% of calls straggle); a member that
+    answers late but before the backup is observed, so a member that slows down as a whole
+    (and beats the backup) raises its own timeout.
+    """
+
+    def __init__(
+        self,
+        fixed_ms: float | None = None,
+        margin: float = 1.5,
+        window: int = 200,
+        min_samples: int = 20,
+        initial_ms: float = 200.0,
+        floor_ms: float = 5.0,
+    ) -> None:
+        self.fixed_ms = fixed_ms
+        self.margin = margin
+        self.window = window
+        self.min_samples = min_samples
+        self.initial_ms = initial_ms
+        self.floor_ms = floor_ms
+        self._latencies: dict[str, deque[float]] = {}
+
+    @classmethod
+    def from_config(cls, config: RedundancyConfig) -> StragglerTimeout:
+        fixed = config.straggler_timeout_ms
+        return cls(
+            fixed_ms=None if fixed == "adaptive" else float(fixed),
+            margin=config.adaptive_margin,
+            window=config.adaptive_window,
+            min_samples=config.adaptive_min_samples,
+            initial_ms=config.adaptive_initial_ms,
+            floor_ms=config.adaptive_floor_ms,
+        )
+
+    def observe(self, member: str, latency_ms: float) -> None:
+        """Record the latency of one call the member answered itself."""
+        ring = self._latencies.setdefault(member, deque(maxlen=self.window))
+        ring.append(float(latency_ms))
+
+    def timeout_ms(self, member: str) -> float:
+        if self.fixed_ms is not None:
+            return self.fixed_ms
+        ring = self._latencies.get(member)
+        if ring is None or len(ring) < self.min_samples:
+            return self.initial_ms
+        return max(self.floor_ms, self.margin * float(np.percentile(np.asarray(ring), 95)))

@@ -1,0 +1,61 @@
+"""`coe bench collage`: collage inference vs replication vs no redundancy under stragglers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register_collage(commands: argparse._SubParsersAction) -> None:
+    from load_tests.experiments.collage_bench import CollageBenchOptions
+
+    d = CollageBenchOptions.model_fields
+    p = commands.add_parser(
+        "collage",
+        help="no redundancy vs replication vs collage inference, stragglers injected",
+        description="Private Ray + Serve on 127.0.0.1 (GPU classes EMULATED), one app per "
+        "mode, same Poisson load, a fraction of member calls delayed; prints p50/p99, "
+        "accuracy, extra device-ms per prediction and collage answers per mode.",
+    )
+    p.add_argument("--port", type=int, default=d["port"].default,
+                   help="Serve HTTP port (default: $COE_TEST_SERVE_PORT or %(default)s)")
+    p.add_argument("--rate", type=float, default=d["rate"].default)
+    p.add_argument("--requests", type=int, default=d["requests"].default)
+    p.add_argument("--warmup", type=int, default=d["warmup"].default)
+    p.add_argument("--fault-fraction", type=float, default=d["fault_fraction"].default)
+    p.add_argument("--fault-factor", type=float, default=d["fault_factor"].default)
+    p.add_argument("--grid", type=int, default=d["grid"].default, choices=(2, 3))
+    p.add_argument("--straggler-timeout-ms", default=d["straggler_timeout_ms"].default,
+                   help="fixed ms or 'adaptive' (default: %(default)s)")
+    p.add_argument("--window-ms", type=float, default=d["window_ms"].default)
+    p.add_argument("--rounds", type=int, default=d["rounds"].default,
+                   help="alternating windows per app (default: %(default)s)")
+    p.add_argument("--no-clean-runs", action="store_true", help="skip the no-fault runs")
+    p.add_argument("--out", default=d["out"].default)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run_collage_command)
+
+
+def run_collage_command(args: argparse.Namespace) -> int:
+    from load_tests.experiments.collage_bench import CollageBenchOptions, run_collage_bench
+
+    timeout = args.straggler_timeout_ms
+    options = CollageBenchOptions(
+        port=args.port, rate=args.rate, requests=args.requests, warmup=args.warmup,
+        fault_fraction=args.fault_fraction, fault_factor=args.fault_factor, grid=args.grid,
+        straggler_timeout_ms=timeout if timeout == "adaptive" else float(timeout),
+        window_ms=args.window_ms, rounds=args.rounds, clean_runs=not args.no_clean_runs,
+        out=args.out,
+    )
+    report = run_collage_bench(options, progress=not args.json)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for mode in ("no_redundancy", "replication", "collage"):
+            row = report[mode]
+            print(f"{mode:14s} p50={row['p50_ms']} p99={row['p99_ms']} acc={row['accuracy']} "
+                  f"extra_device_ms/pred={row['extra_device_ms_per_prediction']} (emulated) "
+                  f"collage_answers={row['collage_answers']}")
+        print(f"{report['setup']['faults']}; checks: {report['checks']}")
+        print(f"report: {options.out}/collage_bench.json")
+    return 0

@@ -1,0 +1,109 @@
+"""Group the protected tier's single images into collages (ingress side, plain asyncio).
+
+Images submitted within `window_s` of the first one in a group are tiled into one s x s
+collage (zoo.collage_grid); a group is sent as soon as it has s^2 images, or when the
+window ends with fewer (a partial collage, empty cells padded). Each submitted image gets
+a future of its own cell's answer. No Ray here: the collage call is any async function, so
+unit tests pass a fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from zoo.collage_grid import build_collage, cells, fit_cell
+
+
+@dataclass(frozen=True)
+class CollageAnswer:
+    """Per-cell probabilities (filled, C) of one collage and what the pass cost."""
+
+    probs: np.ndarray
+    filled: int
+    device_seconds: float
+    cpu_seconds: float
+    emulated: bool
+
+
+CollageCall = Callable[[np.ndarray, int], Awaitable[CollageAnswer]]
+
+
+@dataclass(frozen=True)
+class CellAnswer:
+    """The collage CNN's output for one image, and its share of the collage's cost."""
+
+    probs: np.ndarray
+    filled: int
+    device_seconds: float  # the collage's device time / filled cells
+    cpu_seconds: float
+    emulated: bool
+
+
+class CollageBatcher:
+    """Tiles submitted images into collages and fans the cell answers back out."""
+
+    def __init__(
+        self,
+        call: CollageCall,
+        grid: int = 2,
+        window_s: float = 0.02,
+        on_collage: Callable[[CollageAnswer], None] | None = None,
+    ) -> None:
+        self.call = call
+        self.grid = grid
+        self.capacity = cells(grid)
+        self.window_s = window_s
+        self.on_collage = on_collage  # told about every answered collage (billing)
+        self._pending: list[tuple[np.ndarray, asyncio.Future]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._sending: set[asyncio.Task] = set()
+
+    def submit(self, image: np.ndarray) -> asyncio.Future:
+        """A future of `image`'s CellAnswer; the collage is sent when full or on the window."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._pending.append((fit_cell(image), future))
+        if len(self._pending) >= self.capacity:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.window_s, self._flush)
+        return future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._pending:
+            group, self._pending = self._pending[: self.capacity], self._pending[self.capacity :]
+            task = asyncio.ensure_future(self._send(group))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, group: list[tuple[np.ndarray, asyncio.Future]]) -> None:
+        images = np.stack([image for image, _ in group])
+        filled = len(group)
+        try:
+            answer = await self.call(build_collage(images, self.grid), filled)
+        except BaseException as exc:  # noqa: BLE001 - every waiter must learn of it
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else
+                                         RuntimeError("collage call cancelled"))
+                    future.exception()  # retrieved: no "never retrieved" warning
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if self.on_collage is not None:
+            self.on_collage(answer)
+        share = answer.device_seconds / filled
+        for index, (_, future) in enumerate(group):
+            if not future.done():
+                future.set_result(CellAnswer(
+                    probs=np.asarray(answer.probs[index], dtype=np.float32), filled=filled,
+                    device_seconds=share, cpu_seconds=answer.cpu_seconds / filled,
+                    emulated=answer.emulated,
+                ))

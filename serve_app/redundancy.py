@@ -1,0 +1,257 @@
+"""Shield one tier's member calls from stragglers: collage backup or replication.
+
+The runner asks the tier's shield for a round per batch (`start(batch)`) and lets the
+round wrap every member call (`protect`). Collage: every image of the batch is submitted
+to the CollageBatcher at once, in parallel with the member calls; a member answer later
+than the straggler timeout (cascade.redundancy.StragglerTimeout) or a failed call is
+replaced by the first of (the late member answer, the image's collage cell), the latter
+marked source "collage". Replication: each call goes out twice; the first answer wins and
+the other one's device time is redundancy cost. Faults (straggler injection, tests and
+benchmarks only) wrap member callers here too. No Ray imports at module level: unit tests
+drive all of it with fake callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cascade.redundancy import FaultsConfig, RedundancyConfig, StragglerTimeout
+from cost_model.record import MemberUsage
+from serve_app.collage_batcher import CellAnswer, CollageBatcher
+from serve_app.member_result import MemberResult
+
+MemberCall = Callable[[], Awaitable[MemberResult]]
+COLLAGE_MEMBER = "collage"
+
+
+@dataclass
+class RedundancyLedger:
+    """What redundancy cost and did, since the ingress replica started (GET /v1/stats)."""
+
+    kind: str
+    gpu_class: str | None = None
+    backup_calls: int = 0  # collages sent, or duplicate member calls
+    backup_images: int = 0  # images in those collages (filled cells)
+    device_seconds: float = 0.0  # extra device time: collages, or the losing replicas
+    emulated: bool = False
+    answers_from_backup: int = 0  # member slots answered by the collage
+    straggler_timeouts: int = 0
+    member_failures: int = 0
+    faults: str | None = None
+    delayed_calls: int = 0
+    by_member: dict[str, int] = field(default_factory=dict)
+
+    def bill(self, device_seconds: float, emulated: bool) -> None:
+        self.device_seconds += float(device_seconds)
+        self.emulated = self.emulated or bool(emulated)
+
+    def snapshot(self) -> dict:
+        return {
+            "kind": self.kind, "gpu_class": self.gpu_class, "backup_calls": self.backup_calls,
+            "backup_images": self.backup_images, "device_seconds": self.device_seconds,
+            "emulated": self.emulated, "answers_from_backup": self.answers_from_backup,
+            "straggler_timeouts": self.straggler_timeouts,
+            "member_failures": self.member_failures, "faults": self.faults,
+            "delayed_calls": self.delayed_calls, "answers_from_backup_by_member": self.by_member,
+        }
+
+
+def _ok(task: asyncio.Future) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None
+
+
+class CollageShield:
+    """Collage backup of one tier: the batcher, the straggler timeout and the ledger."""
+
+    def __init__(
+        self, tier: str, gpu_class: str, batcher: CollageBatcher, timeout: StragglerTimeout,
+        ledger: RedundancyLedger,
+    ) -> None:
+        self.tier = tier
+        self.gpu_class = gpu_class
+        self.batcher = batcher
+        self.timeout = timeout
+        self.ledger = ledger
+
+    def start(self, batch) -> CollageRound:
+        return CollageRound(self, [self.batcher.submit(image) for image in batch])
+
+
+class CollageRound:
+    """One batch of one tier under collage protection."""
+
+    def __init__(self, shield: CollageShield, cells: list[asyncio.Future]) -> None:
+        self.shield = shield
+        self.cells = cells
+
+    def bill(self, add_usage: Callable[[int, MemberUsage], None]) -> None:
+        """Charge each image its share of its collage once that answers."""
+        for r, cell in enumerate(self.cells):
+            cell.add_done_callback(lambda f, r=r: self._charge(f, r, add_usage))
+
+    def _charge(self, cell: asyncio.Future, r: int, add_usage) -> None:
+        if not _ok(cell):
+            return
+        answer: CellAnswer = cell.result()
+        add_usage(r, MemberUsage(
+            tier=self.shield.tier, member=COLLAGE_MEMBER, gpu_class=self.shield.gpu_class,
+            device_seconds=answer.device_seconds, emulated=answer.emulated,
+            cpu_seconds=answer.cpu_seconds, batch_size=answer.filled,
+        ))
+
+    async def protect(self, m: int, member: str, r: int, call: MemberCall) -> MemberResult:
+        """The member's answer, or its image's collage cell if the member straggles/fails."""
+        shield = self.shield
+        limit_ms = shield.timeout.timeout_ms(member)
+        started = time.perf_counter()
+        task = asyncio.ensure_future(call())
+        try:
+            await asyncio.wait({task}, timeout=limit_ms / 1000.0)
+            if _ok(task):
+                shield.timeout.observe(member, (time.perf_counter() - started) * 1000.0)
+                return task.result()
+            if task.done():
+                shield.ledger.member_failures += 1
+                why = "failed"
+            else:
+                shield.ledger.straggler_timeouts += 1
+                why = f"later than {limit_ms:.0f} ms"
+            return await self._race(task, self.cells[r], member, why, started)
+        finally:
+            if not task.done():
+                task.cancel()
+
+    async def _race(self, task, cell, member: str, why: str, started: float) -> MemberResult:
+        """After the timeout: whichever of the member and the collage cell answers first."""
+        waiting = {f for f in (task, cell) if not f.done() or _ok(f)}
+        while waiting:
+            if _ok(task):  # late, but before the collage: a latency the timeout must learn
+                self.shield.timeout.observe(member, (time.perf_counter() - started) * 1000.0)
+                return task.result()
+            if _ok(cell):
+                answer: CellAnswer = cell.result()
+                self.shield.ledger.answers_from_backup += 1
+                by = self.shield.ledger.by_member
+                by[member] = by.get(member, 0) + 1
+                return MemberResult(
+                    probs=answer.probs, device_seconds=0.0, cpu_seconds=0.0,
+                    batch_size=answer.filled, emulated=answer.emulated, source="collage",
+                    note=f"{member} {why}: collage cell used",
+                )
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            waiting = {f for f in waiting if not f.done() or _ok(f)}
+        return task.result()  # both failed: the member's own error stands
+
+
+class ReplicationShield:
+    """Replication baseline: each protected call is sent twice, the first answer wins."""
+
+    def __init__(self, ledger: RedundancyLedger) -> None:
+        self.ledger = ledger
+
+    def start(self, batch) -> ReplicationRound:
+        return ReplicationRound(self.ledger)
+
+
+class ReplicationRound:
+    def __init__(self, ledger: RedundancyLedger) -> None:
+        self.ledger = ledger
+
+    def bill(self, add_usage) -> None:
+        """The losing copy's device time goes to the ledger (it may answer after the image)."""
+
+    async def protect(self, m: int, member: str, r: int, call: MemberCall) -> MemberResult:
+        copies = [asyncio.ensure_future(call()), asyncio.ensure_future(call())]
+        self.ledger.backup_calls += 1
+        self.ledger.backup_images += 1
+        try:
+            waiting = set(copies)
+            while waiting:
+                done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                winner = next((t for t in copies if t in done and _ok(t)), None)
+                if winner is not None:
+                    for other in copies:
+                        if other is not winner:
+                            other.add_done_callback(self._bill_loser)
+                    return winner.result()
+            return copies[0].result()  # both failed
+        except asyncio.CancelledError:
+            for copy in copies:
+                copy.cancel()
+            raise
+
+    def _bill_loser(self, task: asyncio.Future) -> None:
+        if _ok(task):
+            result: MemberResult = task.result()
+            self.ledger.bill(result.device_seconds, result.emulated)
+
+
+def delayed_caller(caller, faults: FaultsConfig, rng: random.Random, ledger: RedundancyLedger):
+    """`caller`, but a `faults.fraction` of calls answer late (straggler injection)."""
+
+    async def call(image: np.ndarray) -> MemberResult:
+        started = time.perf_counter()
+        result = await caller(image)
+        if rng.random() < faults.fraction:
+            ledger.delayed_calls += 1
+            await asyncio.sleep(faults.extra_delay_s(time.perf_counter() - started))
+        return result
+
+    return call
+
+
+def collage_shield(
+    redundancy: RedundancyConfig, tier: str, call_collage, ledger: RedundancyLedger
+) -> CollageShield:
+    """A CollageShield over `call_collage(collage, filled) -> CollageAnswer`."""
+
+    def on_collage(answer) -> None:
+        ledger.backup_calls += 1
+        ledger.backup_images += int(answer.filled)
+        ledger.bill(answer.device_seconds, answer.emulated)
+
+    batcher = CollageBatcher(
+        call_collage, redundancy.grid, redundancy.window_ms / 1000.0, on_collage=on_collage
+    )
+    return CollageShield(
+        tier, redundancy.gpu_class or "", batcher, StragglerTimeout.from_config(redundancy),
+        ledger,
+    )
+
+
+def attach_redundancy(config, plans: list, collage_call=None) -> tuple[list, RedundancyLedger]:
+    """`plans` with faults wrapped around member callers and the protected tier shielded.
+
+    `collage_call(collage, filled)` reaches the collage deployment (kind collage only).
+    The ledger exists even without redundancy, to report injected faults.
+    """
+    import dataclasses
+
+    spec: RedundancyConfig | None = config.redundancy
+    ledger = RedundancyLedger(
+        kind=spec.kind if spec else "none",
+        gpu_class=spec.gpu_class if spec and spec.kind == "collage" else None,
+        faults=config.faults.describe() if config.faults else None,
+    )
+    out = []
+    for plan in plans:
+        if config.faults and (not config.faults.tiers or plan.name in config.faults.tiers):
+            rng = random.Random(f"{config.faults.seed}-{plan.name}")
+            callers = tuple(delayed_caller(c, config.faults, rng, ledger) for c in plan.callers)
+            plan = dataclasses.replace(plan, callers=callers)
+        if spec is not None and plan.index == spec.tier:
+            if spec.kind == "collage":
+                if collage_call is None:
+                    raise ValueError("redundancy kind collage needs the collage deployment")
+                shield = collage_shield(spec, plan.name, collage_call, ledger)
+            else:
+                shield = ReplicationShield(ledger)
+            plan = dataclasses.replace(plan, redundancy=shield)
+        out.append(plan)
+    return out, ledger

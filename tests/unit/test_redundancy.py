@@ -1,0 +1,256 @@
+"""Straggler timeout, collage batching, collage / replication shields and fault injection,
+with fake members and a fake collage (no Ray)."""
+
+import asyncio
+import random
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from cascade.config import parse_cascade
+from cascade.redundancy import FaultsConfig, RedundancyConfig, StragglerTimeout
+from serve_app.collage_batcher import CollageAnswer, CollageBatcher
+from serve_app.member_result import MemberResult
+from serve_app.redundancy import RedundancyLedger, attach_redundancy, delayed_caller
+from serve_app.runner import CascadeRunner, TierPlan
+from zoo.collage_grid import split_collage
+
+NUM_CLASSES = 10
+PRICES = {"T4": 0.001, "L4": 0.002}
+
+
+def one_hot(label, p=0.9):
+    probs = np.full(NUM_CLASSES, (1 - p) / (NUM_CLASSES - 1), dtype=np.float32)
+    probs[label] = p
+    return probs
+
+
+class FakeMember:
+    """Votes the red value of pixel (0, column); optionally slow or failing."""
+
+    def __init__(self, column, delay=0.0, fail=False):
+        self.column, self.delay, self.fail, self.calls = column, delay, fail, 0
+
+    async def __call__(self, image):
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("replica died")
+        return MemberResult(one_hot(int(image[0, self.column, 0]) % NUM_CLASSES), 0.002, 0.002,
+                            1, True)
+
+
+class FakeCollage:
+    """Answers each cell with the vote of pixel (0, column) of that cell; records collages."""
+
+    def __init__(self, column=2, delay=0.005, fail=False, seconds=0.004):
+        self.column, self.delay, self.fail, self.seconds = column, delay, fail, seconds
+        self.seen = []
+
+    async def __call__(self, collage, filled):
+        self.seen.append((collage.shape, filled))
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("collage replica died")
+        cells = split_collage(collage, 2)
+        probs = np.stack([one_hot(int(c[0, self.column, 0]) % NUM_CLASSES) for c in cells])
+        return CollageAnswer(probs[:filled], filled, self.seconds, self.seconds, True)
+
+
+def paint(*votes):
+    image = np.full((32, 32, 3), 128, dtype=np.uint8)
+    for column, vote in enumerate(votes):
+        image[0, column, 0] = vote
+    return image
+
+
+def config(redundancy=None, faults=None):
+    raw = {"name": "t", "tiers": [{"name": "small", "gpu_class": "T4",
+                                   "members": [{"model": "resnet20"}, {"model": "cnn_a"}]}]}
+    if redundancy:
+        raw["redundancy"] = redundancy
+    if faults:
+        raw["faults"] = faults
+    return parse_cascade(raw, check_models=False)
+
+
+def runner_with(members, redundancy=None, faults=None, collage=None):
+    cfg = config(redundancy, faults)
+    plans = [TierPlan("small", 0, "T4", "agreement", 1.0, "vote", ("m0", "m1"), tuple(members))]
+    plans, ledger = attach_redundancy(cfg, plans, collage)
+    return CascadeRunner(plans, NUM_CLASSES, PRICES), ledger
+
+
+COLLAGE = {"kind": "collage", "grid": 2, "gpu_class": "L4", "straggler_timeout_ms": 50,
+           "window_ms": 5}
+
+
+# ---------------------------------------------------------------- the straggler timeout
+def test_fixed_timeout_ignores_history():
+    policy = StragglerTimeout(fixed_ms=80)
+    for _ in range(50):
+        policy.observe("m", 500.0)
+    assert policy.timeout_ms("m") == 80
+
+
+def test_adaptive_timeout_is_margin_times_recent_p95_per_member():
+    policy = StragglerTimeout(margin=1.5, window=100, min_samples=20, initial_ms=300)
+    assert policy.timeout_ms("m") == 300  # no history yet
+    for value in range(1, 101):  # 1..100 ms
+        policy.observe("m", float(value))
+    assert policy.timeout_ms("m") == pytest.approx(1.5 * np.percentile(np.arange(1, 101), 95))
+    assert policy.timeout_ms("other") == 300  # per member
+    for _ in range(100):  # the window forgets old latencies
+        policy.observe("m", 10.0)
+    assert policy.timeout_ms("m") == pytest.approx(15.0)
+
+
+def test_adaptive_timeout_has_a_floor():
+    policy = StragglerTimeout(margin=1.0, min_samples=1, floor_ms=5)
+    policy.observe("m", 0.1)
+    assert policy.timeout_ms("m") == 5
+
+
+# ---------------------------------------------------------------- collage batching
+def test_batcher_fills_collages_and_pads_the_partial_tail():
+    collage = FakeCollage()
+
+    async def go():
+        batcher = CollageBatcher(collage, grid=2, window_s=0.01)
+        futures = [batcher.submit(paint(0, 0, label)) for label in range(5)]
+        return await asyncio.gather(*futures)
+
+    answers = asyncio.run(go())
+    assert [int(a.probs.argmax()) for a in answers] == [0, 1, 2, 3, 4]
+    assert collage.seen == [((64, 64, 3), 4), ((64, 64, 3), 1)]  # full, then partial
+    assert [a.filled for a in answers] == [4, 4, 4, 4, 1]
+    assert answers[0].device_seconds == pytest.approx(0.001) and answers[4].device_seconds == 0.004
+
+
+# ---------------------------------------------------------------- collage shield in the runner
+def test_slow_member_is_replaced_by_its_collage_cell():
+    slow = FakeMember(1, delay=1.0)
+    runner, ledger = runner_with([FakeMember(0), slow], COLLAGE, collage=FakeCollage(column=2))
+    (out,) = asyncio.run(runner.run([paint(7, 3, 7)]))  # collage agrees with m0
+    assert out.label == 7 and out.source == "collage" and out.degraded
+    assert out.latency_ms < 500  # did not wait for the 1 s straggler
+    (trace,) = out.tiers
+    assert trace.collage == ["m1"] and trace.votes == {"m0": 7, "m1": 7}
+    assert any("m1 later than 50 ms" in r for r in out.reasons)
+    assert ledger.answers_from_backup == 1 and ledger.straggler_timeouts == 1
+    assert ledger.backup_calls == 1 and ledger.device_seconds == pytest.approx(0.004)
+    assert out.cost.device_seconds_by_member["small/collage"] == pytest.approx(0.004)
+    assert "small/m1" not in out.cost.device_seconds_by_member  # the straggler is not billed
+
+
+def test_failed_member_is_replaced_at_once():
+    runner, ledger = runner_with([FakeMember(0), FakeMember(1, fail=True)], COLLAGE,
+                                 collage=FakeCollage(column=2))
+    (out,) = asyncio.run(runner.run([paint(4, 9, 4)]))
+    assert out.label == 4 and out.source == "collage" and ledger.member_failures == 1
+    assert not out.tiers[0].failed  # the slot was answered by the collage
+
+
+def test_fast_members_keep_their_answers_and_the_collage_is_still_billed():
+    spec = dict(COLLAGE, straggler_timeout_ms=5000)  # generous: a loaded CI host is slow
+    runner, ledger = runner_with([FakeMember(0), FakeMember(1)], spec,
+                                 collage=FakeCollage(column=2, delay=0.0))
+    images = [paint(i, i, (i + 1) % 10) for i in range(6)]  # the collage would disagree
+
+    async def go():
+        outs = await runner.run(images)
+        await asyncio.sleep(0.1)  # the partial collage's window ends after the answers
+        return outs
+
+    outs = asyncio.run(go())
+    assert [o.label for o in outs] == list(range(6))
+    assert all(o.source == "members" and not o.degraded for o in outs)
+    assert ledger.answers_from_backup == 0 and ledger.backup_images == 6
+    assert ledger.backup_calls == 2  # 4 + 2 (partial) images
+
+
+def test_member_answer_wins_if_the_collage_fails_too():
+    runner, ledger = runner_with([FakeMember(0), FakeMember(1, delay=0.15)], COLLAGE,
+                                 collage=FakeCollage(fail=True))
+    (out,) = asyncio.run(runner.run([paint(5, 5, 1)]))
+    assert out.label == 5 and out.source == "members"
+    assert ledger.straggler_timeouts == 1 and ledger.answers_from_backup == 0
+
+
+def test_adaptive_timeout_learns_member_latency():
+    spec = dict(COLLAGE, straggler_timeout_ms="adaptive", adaptive_min_samples=3,
+                adaptive_initial_ms=1000)
+    member = FakeMember(1, delay=0.01)
+    runner, ledger = runner_with([FakeMember(0), member], spec, collage=FakeCollage(column=2))
+    for _ in range(3):
+        asyncio.run(runner.run([paint(1, 1, 1)]))
+    member.delay = 0.5  # now it straggles: 50x its learned p95
+    (out,) = asyncio.run(runner.run([paint(2, 2, 2)]))
+    assert out.source == "collage" and out.latency_ms < 300
+
+
+# ---------------------------------------------------------------- replication
+def test_replication_first_answer_wins_and_loser_is_billed():
+    delays = iter([0.5, 0.0, 0.0, 0.5])  # per call: copy A slow, B fast, ...
+
+    class Flaky(FakeMember):
+        async def __call__(self, image):
+            self.delay = next(delays)
+            return await super().__call__(image)
+
+    member = Flaky(0)
+
+    async def go():
+        runner, ledger = runner_with([member, FakeMember(0)], {"kind": "replication"})
+        runner.tiers = (runner.tiers[0],)
+        (out,) = await runner.run([paint(3, 3)])
+        await asyncio.sleep(0.6)  # the losing copy finishes
+        return out, ledger
+
+    out, ledger = asyncio.run(go())
+    assert out.label == 3 and out.latency_ms < 400 and member.calls == 2
+    assert ledger.backup_calls == 2  # both members' calls were duplicated
+    assert ledger.device_seconds == pytest.approx(0.004)  # two losing copies x 0.002
+
+
+# ---------------------------------------------------------------- fault injection
+def test_delayed_caller_delays_the_chosen_fraction_by_a_factor():
+    faults = FaultsConfig(fraction=1.0, factor=10)
+    ledger = RedundancyLedger(kind="none")
+    call = delayed_caller(FakeMember(0, delay=0.02), faults, random.Random(0), ledger)
+
+    async def timed():
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await call(paint(1))
+        return loop.time() - start
+
+    assert asyncio.run(timed()) >= 0.19 and ledger.delayed_calls == 1
+    none = delayed_caller(FakeMember(0), FaultsConfig(fraction=0.0, delay_ms=500),
+                          random.Random(0), ledger)
+    asyncio.run(none(paint(1)))
+    assert ledger.delayed_calls == 1
+
+
+def test_faults_are_reported_and_off_unless_set():
+    _, ledger = runner_with([FakeMember(0), FakeMember(1)],
+                            faults={"fraction": 0.05, "factor": 10})
+    assert ledger.faults.startswith("faults injected: 5.0% of member calls delayed by 10x")
+    assert config().faults is None and config().redundancy is None
+
+
+# ---------------------------------------------------------------- config validation
+def test_config_errors_name_the_field():
+    with pytest.raises(ValidationError, match="gpu_class"):
+        RedundancyConfig(kind="collage")
+    with pytest.raises(ValidationError, match="grid 4 is not supported"):
+        RedundancyConfig(kind="collage", grid=4, gpu_class="L4")
+    with pytest.raises(ValidationError, match="redundancy.tier"):
+        config({"kind": "replication", "tier": 3})
+    with pytest.raises(ValidationError, match="exactly one of factor or delay_ms"):
+        FaultsConfig(fraction=0.1)
+    with pytest.raises(ValidationError, match="faults.tiers"):
+        config(faults={"fraction": 0.1, "factor": 2, "tiers": ["nope"]})
+    with pytest.raises(ValidationError, match="unknown GPU class"):
+        config({"kind": "collage", "gpu_class": "V100"})
