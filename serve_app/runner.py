@@ -16,7 +16,8 @@ from typing import Literal
 
 import numpy as np
 
-from cascade.policies import decide_tier, outcome_decided
+from cascade.learned import Scheduler, TierFeatures
+from cascade.policies import decide_tier, decision_features, outcome_decided
 from cost_model.record import CostRecord, MemberUsage, record_from_usage
 from serve_app.member_result import MemberResult
 
@@ -35,6 +36,7 @@ class TierPlan:
     combine: str
     members: tuple[str, ...]
     callers: tuple[MemberCaller, ...]
+    scheduler: Scheduler | None = None  # learned policy only
 
     def __post_init__(self) -> None:
         if not self.members or len(self.members) != len(self.callers):
@@ -144,6 +146,7 @@ class CascadeRunner:
         finished: dict[int, tuple] = {}
         last_decision: dict[int, tuple[int, float, TierPlan]] = {}
         remaining = list(range(n))
+        history: list[list[TierFeatures | None]] = [[] for _ in range(n)]  # learned policy
 
         for position, tier in enumerate(self.tiers):
             if not remaining:
@@ -158,7 +161,14 @@ class CascadeRunner:
                 self._expire(tier, remaining, deadline_s, last_decision, reasons, finished, now_ms)
                 remaining = []
                 break
-            decision = decide_tier(probs, tier.policy, tier.threshold, tier.combine, present)
+            decision = decide_tier(
+                probs, tier.policy, tier.threshold, tier.combine, present,
+                scheduler=tier.scheduler, history=_history_of(history, remaining),
+            )
+            if any(t.policy == "learned" for t in self.tiers[position + 1:]):
+                features = decision_features(probs, decision, present)
+                for r, i in enumerate(remaining):
+                    history[i].append(features.take([r]))
             answered = present.sum(axis=0)
             now_ms = (time.perf_counter() - start) * 1000.0
             still: list[int] = []
@@ -344,6 +354,20 @@ class CascadeRunner:
         )
 
 
+def _history_of(history: list[list], remaining: list[int]) -> list[TierFeatures]:
+    """Earlier tiers' features of the `remaining` images, stacked per tier."""
+    if not remaining or not history[remaining[0]]:
+        return []
+    depth = len(history[remaining[0]])
+    return [
+        TierFeatures(
+            np.concatenate([history[i][j].values for i in remaining]),
+            np.concatenate([history[i][j].labels for i in remaining]),
+        )
+        for j in range(depth)
+    ]
+
+
 def build_tier_plans(config, make_caller: Callable[[str], MemberCaller]) -> list[TierPlan]:
     """TierPlans of a `CascadeConfig`; `make_caller(deployment_name)` gives each member's caller."""
     plans = []
@@ -358,6 +382,8 @@ def build_tier_plans(config, make_caller: Callable[[str], MemberCaller]) -> list
                 combine=tier.combine,
                 members=tuple(m.member_name for m in tier.members),
                 callers=tuple(make_caller(config.deployment_name(tier, m)) for m in tier.members),
+                scheduler=tier.exit_policy.scheduler.build() if tier.exit_policy.scheduler
+                else None,
             )
         )
     return plans
