@@ -11,9 +11,18 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from cascade.autoscaling import AutoscalingConfig
+from cascade.learned_config import BudgetConfig, SchedulerConfig
 from cascade.redundancy import FaultsConfig, RedundancyConfig
 
 
@@ -60,8 +69,26 @@ class ExitPolicyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["agreement", "confidence"] = "agreement"
+    kind: Literal["agreement", "confidence", "learned"] = "agreement"
     threshold: float = Field(default=1.0, ge=0.0, le=1.0)
+    scheduler: SchedulerConfig | None = Field(
+        default=None, description="learned: the scorer (cascade.learned_config)")
+
+    @model_validator(mode="after")
+    def _scheduler_fits_kind(self) -> ExitPolicyConfig:
+        if self.kind != "learned" and self.scheduler is not None:
+            raise ValueError(f"scheduler: only the learned policy has one, not {self.kind!r}")
+        if self.kind == "learned" and self.scheduler is None and self.threshold > 0:
+            raise ValueError("scheduler: a learned policy with threshold > 0 needs a scheduler")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_scheduler(self, handler):
+        """Agreement and confidence policies read and dump as before: {kind, threshold}."""
+        data = handler(self)
+        if self.scheduler is None:
+            data.pop("scheduler", None)
+        return data
 
 
 class TierConfig(BaseModel):
@@ -162,6 +189,8 @@ class CascadeConfig(BaseModel):
     faults: FaultsConfig | None = Field(
         default=None, description="straggler injection for tests/benchmarks only; off if unset"
     )
+    budget: BudgetConfig | None = Field(
+        default=None, description="average cost per image of a learned plan (and its keeper)")
 
     @model_validator(mode="after")
     def _check_names(self) -> CascadeConfig:
@@ -177,7 +206,17 @@ class CascadeConfig(BaseModel):
         if self.class_names is not None and len(self.class_names) != self.num_classes:
             given, expected = len(self.class_names), self.num_classes
             raise ValueError(f"class_names: {given} names given for num_classes={expected}")
+        from cascade.learned_check import check_scheduler_features
+
+        check_scheduler_features(self.tiers)
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_budget(self, handler):
+        data = handler(self)
+        if self.budget is None:
+            data.pop("budget", None)
+        return data
 
     def deployment_name(self, tier: TierConfig, member: MemberConfig) -> str:
         return f"{tier.name}-{member.member_name}"

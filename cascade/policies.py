@@ -10,12 +10,15 @@ their rows are ignored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-ExitPolicyName = Literal["agreement", "confidence"]
+from cascade.learned import Scheduler, TierFeatures, learned_exits, tier_features
+
+ExitPolicyName = Literal["agreement", "confidence", "learned"]
 CombineName = Literal["vote", "mean"]
 
 
@@ -28,6 +31,7 @@ class TierDecision:
     agreement: np.ndarray  # (n,) float: fraction of present members voting the plurality label
     exits: np.ndarray  # (n,) bool: accept this tier's answer
     votes: np.ndarray  # (m, n) int64 per-member argmax, -1 where the member is missing
+    features: TierFeatures | None = None  # learned policy: this tier's own features
 
 
 def _present_mask(probs: np.ndarray, present: np.ndarray | None) -> np.ndarray:
@@ -99,11 +103,15 @@ def decide_tier(
     combine_rule: CombineName = "vote",
     present: np.ndarray | None = None,
     min_members: int = 1,
+    scheduler: Scheduler | None = None,
+    history: Sequence[TierFeatures] = (),
 ) -> TierDecision:
     """Combine a tier's members and apply its exit policy to every image at once.
 
     `agreement`: exit when the fraction voting the plurality label >= threshold.
     `confidence`: exit when the max of the members' mean probability >= threshold.
+    `learned`: exit when `scheduler` scores this tier's features and `history` (the
+    earlier tiers' features of the same images) at >= threshold (cascade.learned).
     Images with fewer than `min_members` answers never exit (escalate instead).
     """
     probs = np.asarray(probs, dtype=np.float64)
@@ -112,14 +120,32 @@ def decide_tier(
     mask = _present_mask(probs, present)
     labels, confidence = combine(probs, combine_rule, mask)
     agreement = agreement_fraction(probs, mask)
+    votes = member_votes(probs, mask)
+    features = None
     if policy == "agreement":
         exits = agreement >= threshold - 1e-12
     elif policy == "confidence":
         exits = mean_probs(probs, mask).max(axis=1) >= threshold
+    elif policy == "learned":
+        features = tier_features(mean_probs(probs, mask), votes, agreement, labels)
+        exits = learned_exits(features, history, scheduler, threshold)
     else:
-        raise ValueError(f"unknown exit policy {policy!r}; expected 'agreement' or 'confidence'")
+        raise ValueError(
+            f"unknown exit policy {policy!r}; expected 'agreement', 'confidence' or 'learned'"
+        )
     exits &= mask.sum(axis=0) >= min_members
-    return TierDecision(labels, confidence, agreement, exits, member_votes(probs, mask))
+    return TierDecision(labels, confidence, agreement, exits, votes, features)
+
+
+def decision_features(
+    probs: np.ndarray, decision: TierDecision, present: np.ndarray | None = None
+) -> TierFeatures:
+    """A decided tier's features, as a later learned tier reads them (its `history`)."""
+    if decision.features is not None:
+        return decision.features
+    probs = np.asarray(probs, dtype=np.float64)
+    avg = mean_probs(probs, _present_mask(probs, present))
+    return tier_features(avg, decision.votes, decision.agreement, decision.labels)
 
 
 def outcome_decided(

@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from coe.cli_bench_collage import register_collage
 
     register_collage(commands)
+    _register_budget(commands)
+    _register_budget_stream(commands)
 
 
 def _common(parser: argparse.ArgumentParser, out: str) -> None:
@@ -187,4 +189,89 @@ def run_resplit_command(args: argparse.Namespace) -> int:
         print(f"plan held (test accuracy >= single best) in {report['held']}/"
               f"{report['resplits']} resplits; median cost ratio {report['median_ratio']:.2f}x "
               f"({report['footing']})\n{report['note']}\nreport: {out / 'resplit.json'}")
+    return 0
+
+
+def _register_budget(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "budget", help="learned (EENet) cascades at 5 budgets: realised cost and accuracy",
+        description="Offline on cached predictions: learned exit schedulers trained and "
+        "thresholded on calibration to spend B device-ms per image, scored on test, next to "
+        "agreement and confidence cascades at the same cost. EMULATED GPU classes.",
+    )
+    p.add_argument("--pool", default="all")
+    p.add_argument("--rate", type=float, default=20.0, help="req/s the plans are priced at")
+    p.add_argument("--fractions", default="0.5,0.75,1.0,1.25,1.5",
+                   help="5 budgets as fractions of the agreement plan's cost")
+    p.add_argument("--out", default="reports/budget", help="report directory")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_budget_command)
+
+
+def run_budget_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from load_tests.experiments.budget import BudgetOptions, run_budget
+
+    try:
+        fractions = [float(x) for x in args.fractions.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--fractions {args.fractions!r}: expected 5 numbers") from None
+    options = BudgetOptions(pool=args.pool, rate=args.rate, fractions=fractions, out=args.out)
+    report = run_budget(options, progress=not args.no_progress)
+    out = Path(args.out)
+    (out / "budget.json").write_text(json.dumps(report, indent=2) + "\n")
+    if args.json:
+        print(json.dumps({k: report[k] for k in ("budgets", "at_match_best_cost")}))
+    else:
+        for row, ratio in zip(report["budgets"], report["adherence"], strict=True):
+            print(f"B={row['target']:.4f} R={row['realized_test']} R/B={ratio} "
+                  f"acc={row['accuracy_test']}")
+        print(f"at the agreement plan's cost: {report['at_match_best_cost']}")
+        print(f"{report['unit']}; report: {out / 'budget.json'}, {out / 'frontier.png'}")
+    return 0
+
+
+def _register_budget_stream(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "budget-stream", help="OFFLINE simulated shifted stream: budget keeper on vs off",
+        description="Replay cached test predictions as a stream whose share of hard images "
+        "rises mid-run, through a learned cascade with static thresholds and with the "
+        "online budget keeper; JSON report and a plot of realised cost over time. "
+        "Simulated, not served; EMULATED GPU classes.",
+    )
+    p.add_argument("--cascade", required=True,
+                   help="learned cascade YAML with a budget section (coe plan --policy "
+                   "learned --objective budget --out ...)")
+    p.add_argument("--images", type=int, default=8000)
+    p.add_argument("--hard-share-after", type=float, default=0.5)
+    p.add_argument("--keeper-gain", type=float, default=None,
+                   help="keeper gain (logits per unit of relative error; default: the config's)")
+    p.add_argument("--out", default="reports/budget_stream", help="report directory")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_budget_stream_command)
+
+
+def run_budget_stream_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from load_tests.experiments.budget_stream import StreamOptions, run_stream
+
+    options = StreamOptions(cascade=args.cascade, images=args.images,
+                            hard_share_after=args.hard_share_after, out=args.out,
+                            keeper_gain=args.keeper_gain)
+    report = run_stream(options, progress=not args.no_progress)
+    out = Path(args.out)
+    (out / "budget_stream.json").write_text(json.dumps(report, indent=2) + "\n")
+    summary = {name: {k: run[k] for k in ("before_shift", "after_shift", "after_shift_settled")}
+               for name, run in report["runs"].items()}
+    if args.json:
+        print(json.dumps({"target": report["target"], "runs": summary,
+                          "within_10pct": report["within_10pct"]}))
+    else:
+        print(report["simulated"])
+        print(json.dumps(summary, indent=1))
+        print(f"report: {out / 'budget_stream.json'}, {out / 'realized_cost.png'}")
     return 0

@@ -24,9 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plan.add_argument("--dataset", default="cifar10-jpeg")
     plan.add_argument("--calibration-split", default="calibration")
     plan.add_argument("--test-split", default="test")
-    plan.add_argument("--objective", default="match-best", choices=["match-best", "max-accuracy"])
+    plan.add_argument("--objective", default="match-best",
+                      choices=["match-best", "max-accuracy", "budget"])
     plan.add_argument("--budget", type=float, default=None,
-                      help="max-accuracy: expected device-ms per image allowed")
+                      help="max-accuracy: expected device-ms per image allowed; budget: the "
+                      "average cost per image B (in --budget-unit) the plan must spend")
+    plan.add_argument("--budget-unit", default="device_ms", choices=["device_ms", "usd_per_1k"],
+                      help="unit of --budget with --objective budget (default: %(default)s)")
     plan.add_argument("--max-worst-case-cost", type=float, default=None,
                       help="device-ms of an image that reaches every tier")
     plan.add_argument("--accuracy-margin", type=float, default=0.0,
@@ -39,8 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="confidence of the bootstrap lower bound")
     plan.add_argument("--cost-unit", default="usd", choices=["usd", "device_ms"],
                       help="what 'least cost' minimises (default: dollars)")
-    plan.add_argument("--policy", default="agreement", choices=["agreement", "confidence", "any"],
-                      help="exit-policy family of the plan (agreement = CoE)")
+    plan.add_argument("--policy", default="agreement",
+                      choices=["agreement", "confidence", "learned", "any"],
+                      help="exit-policy family of the plan (agreement = CoE, learned = EENet "
+                      "scheduler; any compares all three)")
     plan.add_argument("--classes", default=",".join(DEFAULT_TIERS_GPU),
                       help="GPU classes the planner may put each tier on (default: the classes "
                       "of the local demo cluster); each tier goes where it is cheapest")
@@ -123,8 +129,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     validate(args.dataset, args.test_split)
     if args.calibration_split == args.test_split:
         raise ValueError("--test-split must differ from --calibration-split")
-    if args.objective == "max-accuracy" and args.budget is None:
-        raise ValueError("--budget is required with --objective max-accuracy")
+    if args.objective in ("max-accuracy", "budget") and args.budget is None:
+        raise ValueError(f"--budget is required with --objective {args.objective}")
+    if args.budget is not None and args.budget <= 0:
+        raise ValueError("--budget must be > 0")
     if args.rate <= 0:
         raise ValueError("--rate must be > 0 requests/s")
     catalog = load_catalog()
@@ -142,7 +150,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     costs = _costs(args, pool, classes)
     calib = PredSet(*pool_probs(pool, args.dataset, args.calibration_split, progress))
     objective = Objective(
-        name=args.objective, budget_ms=args.budget,
+        name=args.objective, budget_ms=args.budget, budget_unit=args.budget_unit,
         max_worst_case_ms=args.max_worst_case_cost, cost_unit=args.cost_unit,
         policy=args.policy, accuracy_margin=args.accuracy_margin / 100.0,
         slo_p99_ms=args.slo_p99_ms, selection=args.selection, confidence=args.confidence,
@@ -160,6 +168,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     config = to_cascade_config(
         choice.tiers, name=name, class_names=class_names, max_batch_size=args.batch_size,
         colocate_first_tier=not args.no_colocate_first_tier,
+        budget=({"target": args.budget, "unit": args.budget_unit}
+                if args.objective == "budget" and choice.family == "learned" else None),
     )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

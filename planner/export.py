@@ -16,6 +16,7 @@ def to_cascade_config(
     max_batch_size: int = 8,
     check_models: bool = True,
     colocate_first_tier: bool = True,
+    budget: dict | None = None,
 ) -> CascadeConfig:
     """Last tier gets threshold 0.0: it always answers, whatever the router's policy code.
 
@@ -29,14 +30,24 @@ def to_cascade_config(
             {
                 "name": f"tier{index}",
                 "gpu_class": tier.gpu_class,
-                "exit_policy": {"kind": tier.policy, "threshold": 0.0 if last else tier.threshold},
+                "exit_policy": _policy(tier, last),
                 "combine": tier.combine,
                 "members": [{"model": m, "max_batch_size": max_batch_size} for m in tier.members],
             }
         )
     raw = {"name": name, "num_classes": num_classes, "tiers": raw_tiers,
            "ingress": {"colocate_first_tier": colocate_first_tier}}
+    if budget is not None:
+        raw["budget"] = dict(budget)
     if class_names is not None:
         raw["class_names"] = list(class_names)
         raw["num_classes"] = len(class_names)
     return parse_cascade(raw, check_models=check_models)
+
+
+def _policy(tier: TierSpec, last: bool) -> dict:
+    """A tier's exit policy; a learned tier carries its scheduler inline."""
+    policy = {"kind": tier.policy, "threshold": 0.0 if last else tier.threshold}
+    if tier.scheduler is not None and not last:
+        policy["scheduler"] = tier.scheduler.to_dict()
+    return policy

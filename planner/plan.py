@@ -19,7 +19,8 @@ from planner.robust import DEFAULT_CONFIDENCE, first_robust
 from planner.search import Candidates, SearchSpace, reduce_pool, search_cascades, select
 from planner.simulate import SimResult, TierSpec, simulate
 
-FAMILIES = ("agreement", "confidence")
+FAMILIES = ("agreement", "confidence")  # searched exhaustively
+ALL_FAMILIES = (*FAMILIES, "learned")  # learned: trained on the searched structures
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,9 @@ class PredSet:
 
 @dataclass(frozen=True)
 class Objective:
-    name: str = "match-best"  # or max-accuracy
-    budget_ms: float | None = None
+    name: str = "match-best"  # or max-accuracy, or budget (expected cost = B)
+    budget_ms: float | None = None  # max-accuracy (device-ms); budget: B in `budget_unit`
+    budget_unit: str = "device_ms"  # budget objective: device_ms or usd_per_1k
     max_worst_case_ms: float | None = None
     cost_unit: str = "usd"  # what "least cost" minimises: usd or device_ms
     policy: str = "agreement"  # family the plan is chosen from: agreement, confidence, any
@@ -95,6 +97,10 @@ def _robust_pick(
 
 
 def _pick(cands: Candidates, objective: Objective, min_correct: int) -> int:
+    if objective.name == "budget":
+        from planner.learned_plan import most_accurate_within
+
+        return most_accurate_within(cands, objective.budget_ms, objective.budget_unit)
     return select(
         cands, objective.name, min_correct=min_correct, budget_ms=objective.budget_ms,
         cost_unit=objective.cost_unit,
@@ -142,9 +148,17 @@ def choose(
             picks[family] = None if k is None else cands.tiers(k)
         except ValueError:
             picks[family] = None
-    wanted = FAMILIES if objective.policy == "any" else (objective.policy,)
+    if objective.policy in ("learned", "any"):
+        from planner.learned_plan import choose_learned
+
+        picks["learned"] = choose_learned(calib, families, costs, objective, min_correct,
+                                          singles[single_best].correct, progress)
+    wanted = ALL_FAMILIES if objective.policy == "any" else (objective.policy,)
     feasible = [f for f in wanted if picks[f] is not None]
     if not feasible:
+        if wanted == ("learned",):
+            raise ValueError(f"--policy learned: no learned cascade meets --objective "
+                             f"{objective.name} on calibration")
         # Re-raise the selection error of the requested family, naming the constraint.
         _pick(families[wanted[0]], objective, min_correct)
     sims = {f: simulate(picks[f], calib.probs, calib.labels, costs) for f in feasible}

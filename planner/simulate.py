@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cascade.config import CascadeConfig
-from cascade.policies import CombineName, ExitPolicyName, decide_tier
+from cascade.learned import Scheduler, TierFeatures
+from cascade.policies import CombineName, ExitPolicyName, decide_tier, decision_features
 from planner.costs import CostTable
 
 
@@ -26,6 +27,7 @@ class TierSpec:
     threshold: float
     combine: CombineName
     gpu_class: str
+    scheduler: Scheduler | None = None  # learned policy only
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,18 @@ def tiers_from_config(config: CascadeConfig) -> list[TierSpec]:
             threshold=float(tier.exit_policy.threshold),
             combine=tier.combine,
             gpu_class=tier.gpu_class,
+            scheduler=tier.exit_policy.scheduler.build() if tier.exit_policy.scheduler else None,
         )
         for tier in config.tiers
     ]
+
+
+def _scatter(features: TierFeatures, rows: np.ndarray, n: int) -> TierFeatures:
+    """Features of the `rows` images placed in an n-image array (the rest stay zero)."""
+    values = np.zeros((n, features.values.shape[1]))
+    labels = np.full(n, -1, dtype=np.int64)
+    values[rows], labels[rows] = features.values, features.labels
+    return TierFeatures(values, labels)
 
 
 def simulate(
@@ -82,6 +93,8 @@ def simulate(
     tier_ms: list[float] = []
     tier_usd: list[float] = []
     reach: list[float] = []
+    history: list[TierFeatures] = []  # every earlier tier's features, for all n images
+    learned_after = [any(t.policy == "learned" for t in tiers[i + 1:]) for i in range(len(tiers))]
     for index, tier in enumerate(tiers):
         missing = [m for m in tier.members if m not in probs]
         if missing:
@@ -100,7 +113,12 @@ def simulate(
         total_usd += reached * one_usd
         total_mflops += reached * costs.tier_mflops(tier.members)
         stack = np.stack([np.asarray(probs[m])[undecided] for m in tier.members])
-        decision = decide_tier(stack, tier.policy, tier.threshold, tier.combine)
+        decision = decide_tier(
+            stack, tier.policy, tier.threshold, tier.combine, scheduler=tier.scheduler,
+            history=[h.take(undecided) for h in history],
+        )
+        if learned_after[index]:
+            history.append(_scatter(decision_features(stack, decision), undecided, n))
         is_last = index == len(tiers) - 1
         exits = np.ones(reached, dtype=bool) if is_last else decision.exits
         done = undecided[exits]

@@ -231,6 +231,7 @@ class CascadeIngress:
         from serve_app.stats import StatsAggregator
 
         self.config = parse_cascade(config, check_models=False, catalog=catalog_path)
+        self.catalog_path = catalog_path
         # colocate_first_tier: the first tier's members live in this process
         self.local_members = {
             m["name"]: MemberDeployment.func_or_class(
@@ -273,6 +274,28 @@ class CascadeIngress:
         self._weights: dict[str, str] | None = None  # member weight hashes, asked once
         self._class_names = [self.config.class_name(i) for i in range(self.config.num_classes)]
         self.admin_digest = admin_token_sha256  # read by the require_admin dependency
+        self._start_keeper()
+
+    def _start_keeper(self) -> None:
+        """The budget keeper (serve_app.budget_keeper) when the config has a budget."""
+        from serve_app.budget_keeper import BudgetKeeper, KeeperMetrics, learned_thresholds
+
+        self.keeper, self.keeper_metrics = None, None
+        if self.config.budget is not None:
+            base = learned_thresholds(self.config.tiers)
+            self.keeper = BudgetKeeper.from_budget(self.config.budget, base)
+            self.keeper_metrics = KeeperMetrics()
+
+    def _keep_budget(self, outcomes: list[ImageOutcome]) -> None:
+        """Feed realised costs to the keeper; when it moves, the runner's thresholds follow."""
+        from serve_app.budget_keeper import apply_thresholds, outcome_cost
+
+        if self.keeper is None:
+            return
+        costs = [outcome_cost(o, self.keeper.unit) for o in outcomes if o.label is not None]
+        if self.keeper.observe(costs):
+            self.runner.tiers = apply_thresholds(self.runner.tiers, self.keeper.thresholds())
+        self.keeper_metrics.record(self.keeper)
 
     def record_autoscaling_stats(self) -> dict[str, float]:
         """Counters Serve hands to the application-level autoscaling policy
@@ -298,6 +321,10 @@ class CascadeIngress:
                 f"exit_policies.{unknown[0]}: unknown tier; tiers are {', '.join(known)}",
                 status=422,
             )
+        from serve_app.budget_keeper import check_update
+
+        # a learned scheduler must fit its tier
+        check_update(self.config, update, self.keeper, self.catalog_path)
         return update
 
     def _apply(self, update: PolicyUpdate) -> None:
@@ -305,7 +332,9 @@ class CascadeIngress:
         by_name = update.exit_policies
         self.runner.tiers = tuple(
             dataclasses.replace(plan, policy=by_name[plan.name].kind,
-                                threshold=by_name[plan.name].threshold)
+                                threshold=by_name[plan.name].threshold,
+                                scheduler=by_name[plan.name].scheduler.build()
+                                if by_name[plan.name].scheduler else None)
             if plan.name in by_name else plan
             for plan in self.runner.tiers
         )
@@ -315,10 +344,21 @@ class CascadeIngress:
             for tier in self.config.tiers
         ]
         self.config = self.config.model_copy(update={"tiers": tiers})
+        if self.keeper is not None:
+            from serve_app.budget_keeper import apply_thresholds, learned_thresholds
+
+            if update.budget is not None:
+                self.keeper.set_target(update.budget)
+            self.keeper.rebase(learned_thresholds(self.config.tiers))
+            self.runner.tiers = apply_thresholds(self.runner.tiers, self.keeper.thresholds())
 
     def live_policies(self) -> dict:
+        """Every tier's live policy: the runner's threshold (keeper included), the config's
+        scheduler."""
+        config = {t.name: t.exit_policy for t in self.config.tiers}
         return {
-            plan.name: {"kind": plan.policy, "threshold": plan.threshold}
+            plan.name: config[plan.name].model_copy(
+                update={"kind": plan.policy, "threshold": plan.threshold})
             for plan in self.runner.tiers
         }
 
@@ -335,7 +375,9 @@ class CascadeIngress:
         body = await read_body(request, ADMIN_BODY_LIMIT, f"policy body over {ADMIN_BODY_LIMIT} B")
         self._apply(self._known_tiers(parse_json(body, PolicyUpdate, "invalid_policy")))
         logger.info("exit policies changed by admin: %s", self.live_policies())
-        return PolicyUpdate.model_validate({"exit_policies": self.live_policies()})
+        budget = None if self.keeper is None else self.keeper.target
+        return PolicyUpdate.model_validate({"exit_policies": self.live_policies(),
+                                            "budget": budget})
 
     @fastapi_app.post(
         "/v1/classify",
@@ -369,6 +411,7 @@ class CascadeIngress:
         self.metrics.record_outcomes(outcomes)
         self.traffic.record(start_tier, outcomes)
         self.traffic_metrics.record(start_tier, outcomes)
+        self._keep_budget(outcomes)
         self._account(200, start)
         return answer
 
@@ -389,6 +432,8 @@ class CascadeIngress:
         snapshot = self.stats.snapshot().model_copy(update={"traffic": self.traffic.snapshot()})
         if self.redundancy is not None:
             snapshot.redundancy = self.redundancy.snapshot()
+        if self.keeper is not None:
+            snapshot.budget = self.keeper.snapshot()
         return snapshot
 
     @fastapi_app.get("/healthz", response_model=HealthResponse)

@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cascade.policies import decide_tier, mean_probs, outcome_decided
+from cascade.learned import Scheduler, TierFeatures
+from cascade.policies import decide_tier, decision_features, mean_probs, outcome_decided
 from cost_model.record import CostRecord, MemberUsage, record_from_usage
 from serve_app.member_result import MemberResult
 
@@ -36,6 +37,7 @@ class TierPlan:
     combine: str
     members: tuple[str, ...]
     callers: tuple[MemberCaller, ...]
+    scheduler: Scheduler | None = None  # learned policy only
     redundancy: Any = None  # a serve_app.redundancy shield: collage backup or replication
 
     def __post_init__(self) -> None:
@@ -158,6 +160,7 @@ class CascadeRunner:
         last_decision: dict[int, tuple[int, float, TierPlan]] = {}
         answer_probs: dict[int, np.ndarray] = {}  # of the tier whose decision is kept
         remaining = list(range(n))
+        history: list[list[TierFeatures | None]] = [[] for _ in range(n)]  # learned policy
 
         for tier in self.tiers[start_tier:]:
             if not remaining:
@@ -172,7 +175,14 @@ class CascadeRunner:
                 self._expire(tier, remaining, deadline_s, last_decision, reasons, finished, now_ms)
                 remaining = []
                 break
-            decision = decide_tier(probs, tier.policy, tier.threshold, tier.combine, present)
+            decision = decide_tier(
+                probs, tier.policy, tier.threshold, tier.combine, present,
+                scheduler=tier.scheduler, history=_history_of(history, remaining),
+            )
+            if any(t.policy == "learned" for t in self.tiers[tier.index + 1:]):
+                features = decision_features(probs, decision, present)
+                for r, i in enumerate(remaining):
+                    history[i].append(features.take([r]))
             answered = present.sum(axis=0)
             tier_probs = mean_probs(probs, present)
             now_ms = (time.perf_counter() - start) * 1000.0
@@ -377,6 +387,20 @@ class CascadeRunner:
         )
 
 
+def _history_of(history: list[list], remaining: list[int]) -> list[TierFeatures]:
+    """Earlier tiers' features of the `remaining` images, stacked per tier."""
+    if not remaining or not history[remaining[0]]:
+        return []
+    depth = len(history[remaining[0]])
+    return [
+        TierFeatures(
+            np.concatenate([history[i][j].values for i in remaining]),
+            np.concatenate([history[i][j].labels for i in remaining]),
+        )
+        for j in range(depth)
+    ]
+
+
 def build_tier_plans(config, make_caller: Callable[[str], MemberCaller]) -> list[TierPlan]:
     """TierPlans of a `CascadeConfig`; `make_caller(deployment_name)` gives each member's caller."""
     plans = []
@@ -391,6 +415,8 @@ def build_tier_plans(config, make_caller: Callable[[str], MemberCaller]) -> list
                 combine=tier.combine,
                 members=tuple(m.member_name for m in tier.members),
                 callers=tuple(make_caller(config.deployment_name(tier, m)) for m in tier.members),
+                scheduler=tier.exit_policy.scheduler.build() if tier.exit_policy.scheduler
+                else None,
             )
         )
     return plans

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from cascade.config import ExitPolicyConfig
 from cost_model.record import CostRecord
+from serve_app.budget_keeper import BudgetStats
 from serve_app.edge_stats import TrafficStats
 from serve_app.runner import ImageOutcome, TierTrace
 
 __all__ = [
+    "BudgetStats",
     "ClassifyRequest",
     "ClassifyResponse",
     "CostRecord",
@@ -50,7 +52,23 @@ class PolicyUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    exit_policies: dict[str, ExitPolicyConfig] = Field(min_length=1)
+    exit_policies: dict[str, ExitPolicyConfig] = Field(
+        description="tier -> new policy; may be {} when only `budget` changes")
+    budget: float | None = Field(
+        default=None, gt=0, description="new average-cost target B (config `budget` unit)")
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> PolicyUpdate:
+        if not self.exit_policies and self.budget is None:
+            raise ValueError("exit_policies: give at least one tier's policy, or a budget")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_budget(self, handler):
+        data = handler(self)
+        if self.budget is None:
+            data.pop("budget", None)
+        return data
 
 
 class ExitTier(BaseModel):
@@ -149,6 +167,8 @@ class StatsResponse(BaseModel):
         description="redundancy cost and backup answers (serve_app.redundancy.RedundancyLedger)"
         "; also says when faults (straggler injection) were injected",
     )
+    budget: BudgetStats | None = Field(
+        default=None, description="the config's budget B and the keeper (learned policy)")
 
 
 class ErrorBody(BaseModel):
