@@ -10,6 +10,7 @@ their rows are ignored.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -92,19 +93,41 @@ def agreement_fraction(probs: np.ndarray, present: np.ndarray | None = None) -> 
     return counts.max(axis=1) / answered
 
 
+def default_quorum(policy: ExitPolicyName, threshold: float, members: int) -> int:
+    """How many of a tier's `members` must answer before it may exit, by default.
+
+    `agreement` tau: ceil(tau*M) (every member at tau = 1.0): the agreement the plan
+    measured over M votes cannot be claimed from fewer. `confidence`: every member (M),
+    because the threshold was calibrated on the mean of all M members' probabilities; a
+    mean over fewer models is a different, over-confident estimator.
+    """
+    if policy == "agreement":
+        return max(1, min(members, math.ceil(threshold * members - 1e-9)))
+    return members
+
+
+def quorum(
+    policy: ExitPolicyName, threshold: float, members: int, min_members: int | None
+) -> int:
+    """The configured quorum, else `default_quorum`, capped at `members`."""
+    chosen = default_quorum(policy, threshold, members) if min_members is None else min_members
+    return max(1, min(members, chosen))
+
+
 def decide_tier(
     probs: np.ndarray,
     policy: ExitPolicyName,
     threshold: float,
     combine_rule: CombineName = "vote",
     present: np.ndarray | None = None,
-    min_members: int = 1,
+    min_members: int | None = None,
 ) -> TierDecision:
     """Combine a tier's members and apply its exit policy to every image at once.
 
     `agreement`: exit when the fraction voting the plurality label >= threshold.
     `confidence`: exit when the max of the members' mean probability >= threshold.
-    Images with fewer than `min_members` answers never exit (escalate instead).
+    Images with fewer answers than the quorum (`min_members`, default `default_quorum`)
+    never exit: they escalate (the runner marks them degraded at the last tier).
     """
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 3:
@@ -118,7 +141,7 @@ def decide_tier(
         exits = mean_probs(probs, mask).max(axis=1) >= threshold
     else:
         raise ValueError(f"unknown exit policy {policy!r}; expected 'agreement' or 'confidence'")
-    exits &= mask.sum(axis=0) >= min_members
+    exits &= mask.sum(axis=0) >= quorum(policy, threshold, probs.shape[0], min_members)
     return TierDecision(labels, confidence, agreement, exits, member_votes(probs, mask))
 
 

@@ -12,6 +12,7 @@ thresholds are the replica's Serve `user_config`, applied by `reconfigure` witho
 No `from __future__ import annotations` here: FastAPI must see real annotation objects.
 """
 
+import asyncio
 import dataclasses
 import logging
 import math
@@ -24,8 +25,8 @@ from ray import serve
 from ray.serve.exceptions import RayServeException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cascade.config import CascadeConfig
 from serve_app.admin import AdminAuthError, admin_dependency
+from serve_app.admission import Overloaded
 from serve_app.body import ClassifyReader, describe_validation, parse_json, read_body
 from serve_app.decode import InputError
 from serve_app.runner import ImageOutcome
@@ -35,6 +36,7 @@ from serve_app.schemas import (
     ErrorBody,
     ErrorResponse,
     HealthResponse,
+    LiveCascade,
     PolicyUpdate,
     Prediction,
     StatsResponse,
@@ -113,6 +115,24 @@ def _drop_path(schema: dict, path: str) -> None:
         del components["securitySchemes"]
 
 
+def policy_sync_for(ingress):
+    """The PolicySync of an ingress replica, keyed by its Serve application's name."""
+    from serve_app.policy_store import PolicySync
+
+    try:
+        app_name = serve.get_replica_context().app_name
+    except RayServeException:
+        app_name = ingress.config.name
+    return PolicySync(app_name, ingress._apply_snapshot)
+
+
+def _replica_id() -> str | None:
+    try:
+        return serve.get_replica_context().replica_id.unique_id
+    except (RayServeException, AttributeError):
+        return None
+
+
 def _serving_ingress():
     """This replica's CascadeIngress, or None outside a Serve replica. Serve's replica
     context holds it: that is how Serve itself hands `self` to the routes."""
@@ -183,6 +203,11 @@ async def _cascade_error(_request: Request, exc: CascadeError) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
+@fastapi_app.exception_handler(Overloaded)
+async def _overloaded(_request: Request, exc: Overloaded) -> JSONResponse:
+    return error_response(exc.status, exc.code, exc.message, retry_after(exc.retry_after_s))
+
+
 @fastapi_app.exception_handler(RequestValidationError)
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
     return error_response(422, "invalid_request", describe_validation(exc.errors()))
@@ -210,6 +235,7 @@ class CascadeIngress:
         from cascade.config import parse_cascade
         from cost_model.catalog import load_catalog
         from cost_model.device_time import DeviceClock
+        from serve_app.admission import ImageBudget
         from serve_app.callers import handle_caller, local_caller
         from serve_app.member import MemberDeployment
         from serve_app.metrics import CascadeMetrics
@@ -240,25 +266,40 @@ class CascadeIngress:
             lambda name: local_caller(self.local_members[name]) if name in self.local_members
             else handle_caller(member_handles[name], retries=retries),
         )
+        prices = DeviceClock(catalog).usd_per_second_by_class()
+        self.stats = StatsAggregator([(t.name, t.gpu_class) for t in self.config.tiers],
+                                     prices=prices)
         self.runner = CascadeRunner(
             plans,
             num_classes=self.config.num_classes,
-            price_per_second=DeviceClock(catalog).usd_per_second_by_class(),
+            price_per_second=prices,
             member_timeout_s=self.config.ingress.member_timeout_s,
+            on_waste=self.stats.record_wasted,
         )
         self.limits = self.config.ingress
         self.reader = ClassifyReader(self.limits)
-        self.stats = StatsAggregator([(t.name, t.gpu_class) for t in self.config.tiers])
+        self.admission = ImageBudget(self.limits.max_inflight_images, self.limits.retry_after_s)
         self.metrics = CascadeMetrics()
         self._class_names = [self.config.class_name(i) for i in range(self.config.num_classes)]
         self.admin_digest = admin_token_sha256  # read by the require_admin dependency
+        self.policy_sync = policy_sync_for(self)  # the app's one versioned policy store
 
-    def reconfigure(self, user_config: dict) -> None:
+    async def reconfigure(self, user_config: dict) -> None:
         """Serve calls this with the deployment's user_config (at start and on every
         update, without restarting the replica). Validates everything first, so an
-        invalid update leaves the live policy as it was."""
+        invalid update leaves the live policy as it was. Applied here at once, then
+        offered to the policy store (serve_app.policy_store) in the background: the
+        store's live version (e.g. an admin's change) replaces it within moments, and a
+        slow store start never delays the replica's start."""
         if user_config:
-            self._apply(self._known_tiers(PolicyUpdate.model_validate(user_config)))
+            update = self._known_tiers(PolicyUpdate.model_validate(user_config))
+            self._apply(update)
+            self.policy_sync.offer_config_soon(update.model_dump(mode="json")["exit_policies"])
+
+    def _apply_snapshot(self, snapshot: dict) -> None:
+        """Make a policy-store snapshot live here (called when its version is new)."""
+        update = PolicyUpdate.model_validate({"exit_policies": snapshot["exit_policies"]})
+        self._apply(self._known_tiers(update))
 
     def _known_tiers(self, update: PolicyUpdate) -> PolicyUpdate:
         """`update`, unless it names a tier this cascade does not have (a 422)."""
@@ -270,6 +311,15 @@ class CascadeIngress:
                 f"exit_policies.{unknown[0]}: unknown tier; tiers are {', '.join(known)}",
                 status=422,
             )
+        sizes = {t.name: len(t.members) for t in self.config.tiers}
+        for name, policy in update.exit_policies.items():
+            if policy.min_members is not None and policy.min_members > sizes[name]:
+                raise InputError(
+                    "invalid_policy",
+                    f"exit_policies.{name}.min_members: {policy.min_members} exceeds the "
+                    f"tier's {sizes[name]} member(s)",
+                    status=422,
+                )
         return update
 
     def _apply(self, update: PolicyUpdate) -> None:
@@ -277,7 +327,8 @@ class CascadeIngress:
         by_name = update.exit_policies
         self.runner.tiers = tuple(
             dataclasses.replace(plan, policy=by_name[plan.name].kind,
-                                threshold=by_name[plan.name].threshold)
+                                threshold=by_name[plan.name].threshold,
+                                min_members=by_name[plan.name].min_members)
             if plan.name in by_name else plan
             for plan in self.runner.tiers
         )
@@ -290,7 +341,8 @@ class CascadeIngress:
 
     def live_policies(self) -> dict:
         return {
-            plan.name: {"kind": plan.policy, "threshold": plan.threshold}
+            plan.name: {"kind": plan.policy, "threshold": plan.threshold,
+                        "min_members": plan.min_members}
             for plan in self.runner.tiers
         }
 
@@ -305,8 +357,11 @@ class CascadeIngress:
         """Admin: change exit policies at runtime, no restart (bearer token from
         COE_ADMIN_TOKEN). Answers every tier's live policy."""
         body = await read_body(request, ADMIN_BODY_LIMIT, f"policy body over {ADMIN_BODY_LIMIT} B")
-        self._apply(self._known_tiers(parse_json(body, PolicyUpdate, "invalid_policy")))
-        logger.info("exit policies changed by admin: %s", self.live_policies())
+        update = self._known_tiers(parse_json(body, PolicyUpdate, "invalid_policy"))
+        await self.policy_sync.update(update.model_dump(mode="json")["exit_policies"],
+                                      self.live_policies())
+        logger.info("exit policies changed by admin (version %d): %s",
+                    self.policy_sync.version, self.live_policies())
         return PolicyUpdate.model_validate({"exit_policies": self.live_policies()})
 
     @fastapi_app.post(
@@ -321,11 +376,16 @@ class CascadeIngress:
         start = time.perf_counter()
         try:
             deadline_s = self.reader.deadline_s(request)
-            images = await self.reader.images(request)
-            outcomes = await self.runner.run(images, deadline_s=deadline_s, started=start)
+            deadline_at = None if deadline_s is None else start + deadline_s
+            with self.admission.holding() as admit:  # in-flight images, released at the end
+                images = await self.reader.images(request, deadline_at, admit)
+                outcomes = await self.runner.run(images, deadline_s=deadline_s, started=start)
             answer = self._answer(outcomes)
-        except (InputError, CascadeError) as exc:  # answered by its handler; counted here
+        except (InputError, CascadeError, Overloaded) as exc:  # answered by its handler
             self._account(exc.status, start)
+            raise
+        except asyncio.CancelledError:  # the client went away: not a server error
+            self.stats.record_client_closed()
             raise
         except Exception as exc:  # a server bug, not the client's fault: a JSON 500
             logger.exception("classify failed")
@@ -333,13 +393,22 @@ class CascadeIngress:
             raise CascadeError("the cascade failed; see server logs") from exc
         self.stats.record_outcomes(outcomes)
         self.metrics.record_outcomes(outcomes)
+        if await request.is_disconnected():  # nobody will read it (Serve may not cancel us)
+            self.stats.record_client_closed()
+            return answer
         self._account(200, start)
         return answer
 
-    @fastapi_app.get("/v1/cascade", response_model=CascadeConfig)
-    async def cascade(self) -> CascadeConfig:
-        """The cascade's config, with the live exit policies."""
-        return self.config
+    @fastapi_app.get("/v1/cascade", response_model=LiveCascade)
+    async def cascade(self) -> LiveCascade:
+        """The cascade's config, with the live exit policies and their store version."""
+        try:  # the store's latest version; if it is slow to answer, the one applied here
+            await asyncio.wait_for(self.policy_sync.refresh(), timeout=2.0)
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("policy store refresh failed (%s)", type(exc).__name__)
+        return LiveCascade.model_construct(
+            **dict(self.config), policy_version=self.policy_sync.version,
+            policy_source=self.policy_sync.source, replica=_replica_id())
 
     @fastapi_app.get("/v1/stats", response_model=StatsResponse)
     async def stats_view(self) -> StatsResponse:

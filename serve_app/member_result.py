@@ -24,3 +24,4 @@ class MemberResult:
     cpu_seconds: float
     batch_size: int
     emulated: bool
+    wasted_device_seconds: float = 0.0  # this replica's abandoned work since its last answer

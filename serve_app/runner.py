@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from cascade.policies import decide_tier, outcome_decided
+from cascade.policies import decide_tier, outcome_decided, quorum
 from cost_model.record import CostRecord, MemberUsage, record_from_usage
 from serve_app.member_result import MemberResult
 
@@ -35,6 +35,11 @@ class TierPlan:
     combine: str
     members: tuple[str, ...]
     callers: tuple[MemberCaller, ...]
+    min_members: int | None = None  # quorum; None: cascade.policies.default_quorum
+
+    @property
+    def quorum(self) -> int:
+        return quorum(self.policy, self.threshold, len(self.members), self.min_members)
 
     def __post_init__(self) -> None:
         if not self.members or len(self.members) != len(self.callers):
@@ -68,6 +73,8 @@ class TierTrace:
     failed: dict[str, str] = field(default_factory=dict, metadata=_doc("member -> reason"))
     cancelled: list[str] = field(
         default_factory=list, metadata=_doc("members stopped once the outcome was fixed"))
+    quorum_met: bool = field(
+        default=True, metadata=_doc("enough members answered for this tier to exit"))
 
 
 @dataclass
@@ -87,6 +94,13 @@ class ImageOutcome:
     deadline_expired: bool = False  # the request's deadline cut the cascade short
 
 
+def below_quorum(tier: TierPlan, answered: int, is_last: bool) -> str:
+    """The reason an image carries when its tier lacked a quorum."""
+    what = "answered anyway (last tier)" if is_last else "escalated"
+    return (f"tier {tier.name}: {answered} of {len(tier.members)} members answered, below "
+            f"its quorum of {tier.quorum}; {what}")
+
+
 class DeadlineExpired(Exception):
     """Raised inside the runner when a tier is cut off by the request's deadline."""
 
@@ -95,6 +109,8 @@ def describe_failure(exc: BaseException) -> str:
     """A short, single-line reason for a failed member call."""
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return "timed out"
+    if type(exc).__name__ == "BackPressureError":  # Serve: the member's queue is full
+        return "queue full (BackPressureError)"
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
     return f"{type(exc).__name__}: {first}"[:300]
@@ -109,7 +125,10 @@ class CascadeRunner:
         num_classes: int,
         price_per_second: dict[str, float],
         member_timeout_s: float = 30.0,
+        on_waste: Callable[[str, float], None] | None = None,
     ) -> None:
+        """`on_waste(gpu_class, device_seconds)` hears of device time that ran but whose
+        result was not used (serve_app.waste); it is billed apart from the answers."""
         if not tiers:
             raise ValueError("a cascade needs at least one tier")
         if [t.index for t in tiers] != list(range(len(tiers))):
@@ -118,6 +137,7 @@ class CascadeRunner:
         self.num_classes = num_classes
         self.price_per_second = dict(price_per_second)
         self.member_timeout_s = member_timeout_s
+        self.on_waste = on_waste
         self._stopping: set[asyncio.Task] = set()  # cancelled calls, kept until they finish
 
     async def run(
@@ -158,7 +178,8 @@ class CascadeRunner:
                 self._expire(tier, remaining, deadline_s, last_decision, reasons, finished, now_ms)
                 remaining = []
                 break
-            decision = decide_tier(probs, tier.policy, tier.threshold, tier.combine, present)
+            decision = decide_tier(probs, tier.policy, tier.threshold, tier.combine, present,
+                                   tier.min_members)
             answered = present.sum(axis=0)
             now_ms = (time.perf_counter() - start) * 1000.0
             still: list[int] = []
@@ -180,6 +201,9 @@ class CascadeRunner:
                         finished[i] = (None, None, None, now_ms, "no tier could answer")
                     continue
                 label, conf = int(decision.labels[r]), float(decision.confidence[r])
+                if answered[r] + len(trace.cancelled) < tier.quorum:  # short by failures
+                    trace.quorum_met = False
+                    reasons[i].append(below_quorum(tier, int(answered[r]), is_last))
                 if is_last or decision.exits[r]:
                     finished[i] = (label, conf, tier, now_ms, None)
                 else:
@@ -274,10 +298,13 @@ class CascadeRunner:
             failed[(m, r)] = describe_failure(exc)
             return
         result: MemberResult = task.result()
+        wasted = float(getattr(result, "wasted_device_seconds", 0.0))
         row = np.asarray(result.probs, dtype=np.float32).reshape(-1)
         if row.shape[0] != self.num_classes:
             failed[(m, r)] = f"returned {row.shape[0]} classes, expected {self.num_classes}"
+            self._waste(tier.gpu_class, wasted + float(result.device_seconds))
             return
+        self._waste(tier.gpu_class, wasted)
         probs[m, r] = row
         present[m, r] = True
         usage_list.append(
@@ -291,6 +318,10 @@ class CascadeRunner:
                 batch_size=int(result.batch_size),
             )
         )
+
+    def _waste(self, gpu_class: str, seconds: float) -> None:
+        if seconds > 0 and self.on_waste is not None:
+            self.on_waste(gpu_class, seconds)
 
     def _cancel_decided(self, tier, probs, present, open_calls, pending, where, cancelled):
         """Cancel the open calls of images whose exit decision can no longer change."""
@@ -358,6 +389,7 @@ def build_tier_plans(config, make_caller: Callable[[str], MemberCaller]) -> list
                 combine=tier.combine,
                 members=tuple(m.member_name for m in tier.members),
                 callers=tuple(make_caller(config.deployment_name(tier, m)) for m in tier.members),
+                min_members=tier.exit_policy.min_members,
             )
         )
     return plans

@@ -106,7 +106,7 @@ def test_classify_documents_its_request_response_and_errors(schemas):
 
 def test_every_route_has_a_response_model(schemas):
     paths = schemas["plain"]["paths"]
-    for path, model in [("/v1/cascade", "CascadeConfig"), ("/v1/stats", "StatsResponse"),
+    for path, model in [("/v1/cascade", "LiveCascade"), ("/v1/stats", "StatsResponse"),
                         ("/healthz", "HealthResponse")]:
         ok = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
         assert ok["$ref"].endswith(f"/{model}"), path
