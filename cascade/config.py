@@ -71,6 +71,11 @@ class ExitPolicyConfig(BaseModel):
 
     kind: Literal["agreement", "confidence", "learned"] = "agreement"
     threshold: float = Field(default=1.0, ge=0.0, le=1.0)
+    min_members: int | None = Field(
+        default=None, ge=1,
+        description="answers a tier needs before it may exit (a quorum); default "
+        "cascade.policies.default_quorum: ceil(threshold*M) for agreement, M for confidence",
+    )
     scheduler: SchedulerConfig | None = Field(
         default=None, description="learned: the scorer (cascade.learned_config)")
 
@@ -136,7 +141,21 @@ class IngressConfig(BaseModel):
 
     max_images_per_request: int = Field(default=64, ge=1, le=4096)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
-    max_pixels: int = Field(default=4096 * 4096, ge=32 * 32)
+    max_pixels: int = Field(
+        default=1024 * 1024, ge=32 * 32,
+        description="per image, read from the header before decoding; the default is 1 Mpx: "
+        "the pool's members take 32x32 inputs, so a larger image buys no accuracy",
+    )
+    max_request_pixels: int = Field(
+        default=8 * 1024 * 1024, ge=32 * 32,
+        description="sum over a request's images (decode work is bounded per request)",
+    )
+    decode_threads: int = Field(default=2, ge=1, le=64, description="decode pool size")
+    max_inflight_images: int = Field(
+        default=256, ge=1,
+        description="images in flight per ingress replica; beyond it a fast 503 "
+        "(admission covers the members' fan-out, not only requests)",
+    )
     replicas: int = Field(default=1, ge=1)
     max_ongoing_requests: int = Field(default=64, ge=1)
     max_queued_requests: int = Field(default=256, ge=-1)
@@ -191,6 +210,17 @@ class CascadeConfig(BaseModel):
     )
     budget: BudgetConfig | None = Field(
         default=None, description="average cost per image of a learned plan (and its keeper)")
+
+    @model_validator(mode="after")
+    def _check_quorums(self) -> CascadeConfig:
+        for index, tier in enumerate(self.tiers):
+            quorum = tier.exit_policy.min_members
+            if quorum is not None and quorum > len(tier.members):
+                raise ValueError(
+                    f"tiers.{index}.exit_policy.min_members: {quorum} exceeds the tier's "
+                    f"{len(tier.members)} member(s)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _check_names(self) -> CascadeConfig:

@@ -10,6 +10,7 @@ their rows are ignored.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -96,13 +97,35 @@ def agreement_fraction(probs: np.ndarray, present: np.ndarray | None = None) -> 
     return counts.max(axis=1) / answered
 
 
+def default_quorum(policy: ExitPolicyName, threshold: float, members: int) -> int:
+    """How many of a tier's `members` must answer before it may exit, by default.
+
+    `agreement` tau: ceil(tau*M) (every member at tau = 1.0): the agreement the plan
+    measured over M votes cannot be claimed from fewer. `confidence`: every member (M),
+    because the threshold was calibrated on the mean of all M members' probabilities; a
+    mean over fewer models is a different, over-confident estimator. `learned`: every
+    member too (its scheduler was trained on features of all M members).
+    """
+    if policy == "agreement":
+        return max(1, min(members, math.ceil(threshold * members - 1e-9)))
+    return members
+
+
+def quorum(
+    policy: ExitPolicyName, threshold: float, members: int, min_members: int | None
+) -> int:
+    """The configured quorum, else `default_quorum`, capped at `members`."""
+    chosen = default_quorum(policy, threshold, members) if min_members is None else min_members
+    return max(1, min(members, chosen))
+
+
 def decide_tier(
     probs: np.ndarray,
     policy: ExitPolicyName,
     threshold: float,
     combine_rule: CombineName = "vote",
     present: np.ndarray | None = None,
-    min_members: int = 1,
+    min_members: int | None = None,
     scheduler: Scheduler | None = None,
     history: Sequence[TierFeatures] = (),
 ) -> TierDecision:
@@ -112,7 +135,8 @@ def decide_tier(
     `confidence`: exit when the max of the members' mean probability >= threshold.
     `learned`: exit when `scheduler` scores this tier's features and `history` (the
     earlier tiers' features of the same images) at >= threshold (cascade.learned).
-    Images with fewer than `min_members` answers never exit (escalate instead).
+    Images with fewer answers than the quorum (`min_members`, default `default_quorum`)
+    never exit: they escalate (the runner marks them degraded at the last tier).
     """
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 3:
@@ -133,7 +157,7 @@ def decide_tier(
         raise ValueError(
             f"unknown exit policy {policy!r}; expected 'agreement', 'confidence' or 'learned'"
         )
-    exits &= mask.sum(axis=0) >= min_members
+    exits &= mask.sum(axis=0) >= quorum(policy, threshold, probs.shape[0], min_members)
     return TierDecision(labels, confidence, agreement, exits, votes, features)
 
 

@@ -4,8 +4,12 @@ Starts a private local Ray + Serve on 127.0.0.1 (stopped again at the end), depl
 load_tests/chaos/chaos_cascade.yaml and runs: bad inputs by kind, capacity, 3x overload for
 30 s, recovery, and replica kills (Ray actor API) under load. Writes one JSON report with
 load held, faults injected, bad inputs and their statuses, requests lost (must be 0),
-5xx answers to bad input (must be 0) and the recovery time after each replica kill.
-Exit code 0 only if nothing was lost, no bad input got a 5xx and every kill recovered.
+5xx answers to bad input (must be 0) and the recovery time after each replica kill. Then
+a pixel-bomb flood (/healthz p99 <= 100 ms, classify p99 <= 2x unattacked) and a quorum
+phase (a tier-0 member slowed past its timeout: accuracy of the 200s >= unfaulted - 1
+point, no below-quorum image exits silently).
+Exit code 0 only if nothing was lost, no bad input got a 5xx, every kill recovered and
+both attack phases held.
 """
 
 from __future__ import annotations
@@ -37,13 +41,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--capacity-seconds", type=float, default=8.0)
     parser.add_argument("--probe-rounds", type=int, default=3,
                         help="times each bad input is sent")
+    parser.add_argument("--bomb-seconds", type=float, default=10.0,
+                        help="pixel-bomb phase: seconds with and without the attack")
+    parser.add_argument("--quorum-seconds", type=float, default=15.0,
+                        help="quorum phase: seconds of labelled stream, unfaulted then faulted")
+    parser.add_argument("--soak", default=None, metavar="DURATION",
+                        help="soak instead of the phases: e.g. 20m at 0.7x capacity, a member "
+                        "replica killed every 2 min, bad inputs + pixel bombs every minute, "
+                        "RSS sampled every 10 s (load_tests/chaos/soak.py)")
     parser.add_argument("--json", action="store_true", help="print the report on stdout")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run_chaos_command)
+    limits = subparsers.add_parser(
+        "limits",
+        help="ingress queue limits from measured capacity (a `coe chaos` report)",
+        description="Derive max_ongoing_requests / max_queued_requests / max_inflight_images "
+        "so that coe chaos's overload p99 bound stays within --target-p99-ms "
+        "(load_tests/chaos/limits.py). Figures come from a measured run.",
+    )
+    limits.add_argument("--report", type=Path, default=None,
+                        help="a `coe chaos` report.json (capacity and its p99)")
+    limits.add_argument("--capacity-rps", type=float, default=None)
+    limits.add_argument("--service-p99-ms", type=float, default=None)
+    limits.add_argument("--images-per-request", type=float, default=1.0)
+    limits.add_argument("--target-p99-ms", type=float, required=True)
+    limits.set_defaults(func=run_limits_command)
+
+
+def run_limits_command(args: argparse.Namespace) -> int:
+    from load_tests.chaos.limits import MeasuredCapacity, measured_from_chaos_report, queue_limits
+
+    if args.report is not None:
+        measured = measured_from_chaos_report(json.loads(args.report.read_text()))
+        measured = measured.model_copy(update={"images_per_request": args.images_per_request})
+    elif args.capacity_rps is not None and args.service_p99_ms is not None:
+        measured = MeasuredCapacity(capacity_rps=args.capacity_rps,
+                                    service_p99_ms=args.service_p99_ms,
+                                    images_per_request=args.images_per_request)
+    else:
+        raise ValueError("give --report, or both --capacity-rps and --service-p99-ms")
+    result = queue_limits(measured, args.target_p99_ms)
+    print(json.dumps({"measured": measured.model_dump(), "ingress": result.model_dump()},
+                     indent=2))
+    return 0
 
 
 def run_chaos_command(args: argparse.Namespace) -> int:
     from load_tests.chaos.run import DEFAULT_CONFIG, ChaosOptions, run_chaos
+    from load_tests.chaos.soak import parse_duration
 
     if args.kills < 1 or args.overload_seconds <= 0 or args.chaos_seconds <= 0:
         raise ValueError("--kills must be >= 1 and durations > 0")
@@ -52,6 +97,8 @@ def run_chaos_command(args: argparse.Namespace) -> int:
         capacity_seconds=args.capacity_seconds, overload_seconds=args.overload_seconds,
         overload_factor=args.overload_factor, chaos_seconds=args.chaos_seconds,
         kills=args.kills, probe_rounds=args.probe_rounds, progress=not args.no_progress,
+        bomb_seconds=args.bomb_seconds, quorum_seconds=args.quorum_seconds,
+        soak_seconds=parse_duration(args.soak) if args.soak else None,
     )
     report = run_chaos(options)
     out = args.out or Path("reports") / f"chaos-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
@@ -60,6 +107,9 @@ def run_chaos_command(args: argparse.Namespace) -> int:
     out.write_text(json.dumps(report, indent=2, default=str))
     if args.json:
         print(json.dumps(report, indent=2, default=str))
+    elif report.get("mode") == "soak":
+        print(json.dumps(report["verdict"], indent=2))
+        print(f"report: {out}")
     else:
         _print_summary(report, out)
     return 0 if report["verdict"]["ok"] else 1

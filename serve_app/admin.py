@@ -45,6 +45,19 @@ def digest_from_env(env_var: str = ADMIN_TOKEN_ENV) -> str | None:
     return token_digest(token) if token else None
 
 
+def digest_from_file(path) -> str | None:
+    """Digest of the token on the first line of `path`; an unreadable or empty file is an
+    error (a token file was named: running without one would be a silent surprise)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            token = handle.readline().strip()
+    except OSError as exc:
+        raise ValueError(f"admin_token_file {str(path)!r} cannot be read: {exc}") from None
+    if not token:
+        raise ValueError(f"admin_token_file {str(path)!r} is empty")
+    return token_digest(token)
+
+
 def check_bearer(token: str | None, header_sent: bool, expected_digest: str | None) -> None:
     """Raise AdminAuthError unless `token` (the Bearer credentials, None if the header was
     absent or not `Bearer <token>`) is the configured token."""

@@ -7,7 +7,7 @@ config YAML (`import_path: serve_app.app:build_app` + `args:`), and from Python/
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,7 +31,18 @@ class BuildArgs(BaseModel):
     member_num_cpus: float = Field(default=0.25, ge=0.0, description="CPUs per member replica")
     admin_token_env: str = Field(
         default="COE_ADMIN_TOKEN",
-        description="env var holding the admin bearer token (unset: admin API disabled)",
+        description="env var holding the admin bearer token, read where the builder runs "
+        "(under `serve deploy`: on the cluster; set it in the app's runtime_env.env_vars)",
+    )
+    admin_token_file: str | None = Field(
+        default=None,
+        description="file holding the admin token (first line), read where the builder "
+        "runs; used when the env var is unset",
+    )
+    admin_api: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description="required: refuse to start without a token; auto: on iff a token is "
+        "found (a warning says when it is off); off: never",
     )
 
 
@@ -61,7 +72,6 @@ def build_app(args: dict):
     from cascade.autoscaling import ingress_replica_options, replica_options
     from cluster.placement import ingress_actor_options, ray_actor_options_for
     from cost_model.catalog import load_catalog
-    from serve_app.admin import digest_from_env
     from serve_app.ingress import CascadeIngress
     from serve_app.member import MemberDeployment
     from serve_app.redundancy_wiring import protected_replica_options, redundancy_deployments
@@ -119,8 +129,33 @@ def build_app(args: dict):
                 pin_to_head=parsed.pin_ingress_to_head, num_cpus=parsed.ingress_num_cpus)
         ),
     )
-    digest = digest_from_env(parsed.admin_token_env)  # only the digest leaves the driver
+    digest = admin_digest(parsed)  # only the digest leaves the builder
     return ingress.bind(config.model_dump(mode="json"), handles, catalog, digest, local_members)
+
+
+def admin_digest(parsed: BuildArgs) -> str | None:
+    """The admin token's digest from the env var, else the token file; None if the admin
+    API is off. Raises (the deploy fails, loudly) when it is `required` and no token."""
+    import logging
+
+    from serve_app.admin import digest_from_env, digest_from_file
+
+    if parsed.admin_api == "off":
+        return None
+    digest = digest_from_env(parsed.admin_token_env)
+    if digest is None and parsed.admin_token_file:
+        digest = digest_from_file(resolve_path(parsed.admin_token_file))
+    if digest is None and parsed.admin_api == "required":
+        raise ValueError(
+            f"admin_api is 'required' but no admin token was found: env var "
+            f"{parsed.admin_token_env} is unset where the app is built and admin_token_file "
+            f"is {parsed.admin_token_file!r}. Under `serve deploy`/`serve run` set it in the "
+            "application's runtime_env.env_vars or give admin_token_file (see README)"
+        )
+    if digest is None:
+        logging.getLogger("ray.serve").warning(
+            "admin API disabled: no token in %s or admin_token_file", parsed.admin_token_env)
+    return digest
 
 
 def colocated_ingress_options(tier, gpu_catalog, parsed: BuildArgs) -> dict:

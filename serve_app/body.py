@@ -4,8 +4,9 @@ Kept apart from the routes so serve_app.ingress holds routes only. Every client 
 raises `InputError` (a named 4xx); the ingress's one exception handler answers it.
 """
 
-import asyncio
 import math
+import time
+from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
@@ -13,12 +14,12 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from cascade.config import IngressConfig
-from serve_app.decode import InputError, decode_base64, decode_image
+from serve_app.decode import InputError, decode_image
+from serve_app.decode_pool import DecodePool, check_pixel_budget, read_headers
 from serve_app.schemas import ClassifyRequest
 
 CONTENT_TYPES = {"JPEG": ("image/jpeg", "image/jpg"), "PNG": ("image/png",)}
 JSON_TYPES = {"application/json"}
-DECODE_IN_THREAD_BYTES = 256 * 1024  # big uploads decode off the event loop
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -67,6 +68,7 @@ class ClassifyReader:
         self.limits = limits
         self.formats = tuple(limits.allowed_formats)
         self.image_types = {t for f in self.formats for t in CONTENT_TYPES[f]}
+        self.pool = DecodePool(limits.decode_threads)
 
     def deadline_s(self, request: Request) -> float | None:
         """This request's deadline in seconds: the header if given, else the config's."""
@@ -87,8 +89,18 @@ class ClassifyReader:
             )
         return value / 1000.0
 
-    async def images(self, request: Request) -> list[np.ndarray]:
-        """One image from a JPEG/PNG body, or one per entry of a JSON ClassifyRequest."""
+    async def images(
+        self,
+        request: Request,
+        deadline_at: float | None = None,
+        admit: Callable[[int], None] | None = None,
+    ) -> list[np.ndarray]:
+        """One image from a JPEG/PNG body, or one per entry of a JSON ClassifyRequest.
+
+        Headers are read and the pixel budget checked before any pixel is decoded; then
+        `admit(count)` (the ingress's image budget) may refuse; then each image decodes
+        on the bounded pool, with `deadline_at` (a perf_counter time) checked between.
+        """
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in self.image_types and content_type not in JSON_TYPES:
             accepted = ", ".join(sorted(self.image_types))
@@ -101,25 +113,38 @@ class ClassifyReader:
         body = await read_body(request, self.limits.max_body_bytes)
         if not body:
             raise InputError("empty_body", "the request body is empty")
-        if content_type in self.image_types:
-            return [await self.decode(body, "image")]
-        parsed = parse_json(body, ClassifyRequest, "invalid_request")
-        limit = self.limits.max_images_per_request
-        if len(parsed.images) > limit:
-            raise InputError(
-                "too_many_images",
-                f"images: {len(parsed.images)} images sent, max_images_per_request is {limit}",
-                status=413,
-            )
-        return [
-            await self.decode(decode_base64(text, i), f"images[{i}]")
-            for i, text in enumerate(parsed.images)
-        ]
+        from_json = content_type not in self.image_types
+        items: list = [body]
+        if from_json:
+            items = parse_json(body, ClassifyRequest, "invalid_request").images
+            limit = self.limits.max_images_per_request
+            if len(items) > limit:
+                raise InputError(
+                    "too_many_images",
+                    f"images: {len(items)} images sent, max_images_per_request is {limit}",
+                    status=413,
+                )
+        headers = await self.pool.run(read_headers, items, self.formats, from_json)
+        check_pixel_budget([size for _, size in headers], self.limits.max_pixels,
+                           self.limits.max_request_pixels, from_json)
+        if admit is not None:
+            admit(len(headers))
+        decoded = []
+        for index, (data, _) in enumerate(headers):
+            if deadline_at is not None and time.perf_counter() >= deadline_at:
+                raise InputError(
+                    "deadline_exceeded",
+                    f"the request's deadline expired while decoding ({index} of "
+                    f"{len(headers)} images decoded)",
+                    status=504,
+                )
+            decoded.append(await self.decode(data, f"images[{index}]" if from_json else "image"))
+        return decoded
 
     async def decode(self, data: bytes, where: str) -> np.ndarray:
-        # native size: each member fits the image to its own input size (serve_app.member)
-        kwargs = {"max_pixels": self.limits.max_pixels, "where": where, "formats": self.formats,
-                  "size": None}
-        if len(data) > DECODE_IN_THREAD_BYTES:
-            return await asyncio.to_thread(decode_image, data, **kwargs)
-        return decode_image(data, **kwargs)
+        """Decode one image on the bounded pool (never on the event loop), at its native
+        size: each member fits it to its own input size (serve_app.member)."""
+        return await self.pool.run(
+            decode_image, data, max_pixels=self.limits.max_pixels, where=where,
+            formats=self.formats, size=None,
+        )

@@ -47,7 +47,7 @@ def decode_base64(text: str, index: int | None = None) -> bytes:
 def decode_image(
     data: bytes,
     size: tuple[int, int] | None = (32, 32),
-    max_pixels: int = 4096 * 4096,
+    max_pixels: int = 1024 * 1024,
     alpha: Literal["white", "drop"] = "white",
     where: str = "image",
     formats: tuple[str, ...] = ACCEPTED_FORMATS,
@@ -69,7 +69,27 @@ def decode_image(
         raise InputError("corrupt_image", message) from None
 
 
-def _decode_image(data, size, max_pixels, alpha, where, formats) -> np.ndarray:
+def image_size(
+    data: bytes, where: str = "image", formats: tuple[str, ...] = ACCEPTED_FORMATS
+) -> tuple[int, int]:
+    """(width, height) read from the header only: PIL opens lazily, no pixel is decoded.
+
+    This is what the ingress budgets decode work by, before any decoding happens.
+    """
+    try:
+        image = _open(data, where, formats)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - crafted headers: the client's bad image
+        message = f"{where}: cannot read the image header ({type(exc).__name__}: {exc})"[:300]
+        raise InputError("corrupt_image", message) from None
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise InputError("corrupt_image", f"{where}: image has no pixels ({width}x{height})")
+    return width, height
+
+
+def _open(data: bytes, where: str, formats: tuple[str, ...]) -> Image.Image:
     if not data:
         raise InputError("empty_image", f"{where}: the image is empty (0 bytes)")
     try:
@@ -87,6 +107,11 @@ def _decode_image(data, size, max_pixels, alpha, where, formats) -> np.ndarray:
     except (OSError, SyntaxError, ValueError) as exc:
         message = f"{where}: cannot read the image header ({exc})"
         raise InputError("corrupt_image", message) from None
+    return image
+
+
+def _decode_image(data, size, max_pixels, alpha, where, formats) -> np.ndarray:
+    image = _open(data, where, formats)
     width, height = image.size
     if width < 1 or height < 1:
         raise InputError("corrupt_image", f"{where}: image has no pixels ({width}x{height})")

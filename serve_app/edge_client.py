@@ -30,7 +30,7 @@ from serve_app.edge_protocol import (
     EDGE_VOTES_HEADER,
     START_TIER_HEADER,
     CascadeDescription,
-    policy_version,
+    policy_fingerprint,
 )
 from serve_app.runner import TierTrace
 
@@ -127,8 +127,8 @@ class EdgeClient:
         last = len(self.cascade.tiers) - 1
         if not 0 <= edge_tiers <= last:
             raise ValueError(f"edge_tiers must be 0..{last} for this {last + 1}-tier cascade")
-        if policy_version(self.cascade) != self.cascade.policy_version:
-            raise EdgeMismatchError("the server's policy_version does not match its own rules")
+        if policy_fingerprint(self.cascade) != self.cascade.policy_fingerprint:
+            raise EdgeMismatchError("the server's policy_fingerprint does not match its own rules")
         self.edge_tiers, self.send_votes = edge_tiers, send_votes
         self.class_names = [self.cascade.class_name(i) for i in range(self.cascade.num_classes)]
         self.tiers = self._load_tiers(loader)

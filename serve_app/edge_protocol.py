@@ -21,6 +21,7 @@ from cascade.config import CascadeConfig
 from cascade.policies import decide_tier
 from serve_app.decode import InputError
 from serve_app.runner import ImageOutcome, TierTrace
+from serve_app.schemas import LiveCascade
 
 START_TIER_HEADER = "X-Coe-Start-Tier"
 EDGE_VOTES_HEADER = "X-Coe-Edge-Votes"
@@ -30,10 +31,11 @@ MAX_VOTES_HEADER_CHARS = 16 * 1024
 _VOTES = TypeAdapter(list[dict[str, dict[str, int | str]]])
 
 
-class CascadeDescription(CascadeConfig):
-    """Body of GET /v1/cascade: the live config, plus what an edge client must match."""
+class CascadeDescription(LiveCascade):
+    """Body of GET /v1/cascade: the live config and its store version (LiveCascade), plus
+    what an edge client must match."""
 
-    policy_version: str = Field(
+    policy_fingerprint: str = Field(
         description="sha256 (16 hex) of every tier's members, exit policy and combine rule; "
         "changes when an admin changes a threshold"
     )
@@ -44,7 +46,7 @@ class CascadeDescription(CascadeConfig):
     )
 
 
-def policy_version(config: CascadeConfig) -> str:
+def policy_fingerprint(config: CascadeConfig) -> str:
     """A short fingerprint of the decision rules: tiers, members, exit policies, combine."""
     rules = [
         {
@@ -62,11 +64,13 @@ def policy_version(config: CascadeConfig) -> str:
 
 
 def describe(
-    config: CascadeConfig, weights: Mapping[str, str], catalog: str | None = None
+    config: CascadeConfig, weights: Mapping[str, str], catalog: str | None = None,
+    *, policy_version: int = 1, policy_source: str = "config", replica: str | None = None,
 ) -> CascadeDescription:
     """The GET /v1/cascade body of a live `config` with its members' weight hashes."""
     data = config.model_dump(mode="json")
-    data.update(policy_version=policy_version(config), weights_sha256=dict(weights))
+    data.update(policy_fingerprint=policy_fingerprint(config), weights_sha256=dict(weights),
+                policy_version=policy_version, policy_source=policy_source, replica=replica)
     return CascadeDescription.model_validate(
         data, context={"check_models": False, "catalog": catalog}
     )

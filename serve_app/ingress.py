@@ -13,6 +13,7 @@ thresholds are the replica's Serve `user_config`, applied by `reconfigure` witho
 No `from __future__ import annotations` here: FastAPI must see real annotation objects.
 """
 
+import asyncio
 import dataclasses
 import logging
 import math
@@ -26,6 +27,7 @@ from ray.serve.exceptions import RayServeException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve_app.admin import AdminAuthError, admin_dependency
+from serve_app.admission import Overloaded
 from serve_app.body import ClassifyReader, describe_validation, parse_json, read_body
 from serve_app.decode import InputError
 from serve_app.edge_protocol import (
@@ -123,6 +125,24 @@ def _drop_path(schema: dict, path: str) -> None:
         del components["securitySchemes"]
 
 
+def policy_sync_for(ingress):
+    """The PolicySync of an ingress replica, keyed by its Serve application's name."""
+    from serve_app.policy_store import PolicySync
+
+    try:
+        app_name = serve.get_replica_context().app_name
+    except RayServeException:
+        app_name = ingress.config.name
+    return PolicySync(app_name, ingress._apply_snapshot)
+
+
+def _replica_id() -> str | None:
+    try:
+        return serve.get_replica_context().replica_id.unique_id
+    except (RayServeException, AttributeError):
+        return None
+
+
 def _serving_ingress():
     """This replica's CascadeIngress, or None outside a Serve replica. Serve's replica
     context holds it: that is how Serve itself hands `self` to the routes."""
@@ -194,6 +214,11 @@ async def _cascade_error(_request: Request, exc: CascadeError) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
+@fastapi_app.exception_handler(Overloaded)
+async def _overloaded(_request: Request, exc: Overloaded) -> JSONResponse:
+    return error_response(exc.status, exc.code, exc.message, retry_after(exc.retry_after_s))
+
+
 @fastapi_app.exception_handler(RequestValidationError)
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
     return error_response(422, "invalid_request", describe_validation(exc.errors()))
@@ -223,6 +248,7 @@ class CascadeIngress:
         from cascade.config import parse_cascade
         from cost_model.catalog import load_catalog
         from cost_model.device_time import DeviceClock
+        from serve_app.admission import ImageBudget
         from serve_app.callers import handle_caller, local_caller
         from serve_app.edge_stats import TrafficMetrics, TrafficSplit
         from serve_app.member import MemberDeployment
@@ -256,18 +282,22 @@ class CascadeIngress:
             lambda name: local_caller(self.local_members[name]) if name in self.local_members
             else handle_caller(member_handles[name], retries=retries),
         )
+        prices = DeviceClock(catalog).usd_per_second_by_class()
+        self.stats = StatsAggregator([(t.name, t.gpu_class) for t in self.config.tiers],
+                                     prices=prices)
         from serve_app.redundancy_wiring import wire_redundancy
 
         plans, self.redundancy = wire_redundancy(self.config, plans, member_handles)
         self.runner = CascadeRunner(
             plans,
             num_classes=self.config.num_classes,
-            price_per_second=DeviceClock(catalog).usd_per_second_by_class(),
+            price_per_second=prices,
             member_timeout_s=self.config.ingress.member_timeout_s,
+            on_waste=self.stats.record_wasted,
         )
         self.limits = self.config.ingress
         self.reader = ClassifyReader(self.limits)
-        self.stats = StatsAggregator([(t.name, t.gpu_class) for t in self.config.tiers])
+        self.admission = ImageBudget(self.limits.max_inflight_images, self.limits.retry_after_s)
         self.metrics = CascadeMetrics()
         self.traffic, self.traffic_metrics = TrafficSplit(), TrafficMetrics()
         self._member_handles, self._catalog_path = member_handles, catalog_path
@@ -275,6 +305,7 @@ class CascadeIngress:
         self._class_names = [self.config.class_name(i) for i in range(self.config.num_classes)]
         self.admin_digest = admin_token_sha256  # read by the require_admin dependency
         self._start_keeper()
+        self.policy_sync = policy_sync_for(self)  # the app's one versioned policy store
 
     def _start_keeper(self) -> None:
         """The budget keeper (serve_app.budget_keeper) when the config has a budget."""
@@ -304,12 +335,22 @@ class CascadeIngress:
 
         return ingress_autoscaling_stats(*self.stats.counters())
 
-    def reconfigure(self, user_config: dict) -> None:
+    async def reconfigure(self, user_config: dict) -> None:
         """Serve calls this with the deployment's user_config (at start and on every
         update, without restarting the replica). Validates everything first, so an
-        invalid update leaves the live policy as it was."""
+        invalid update leaves the live policy as it was. Applied here at once, then
+        offered to the policy store (serve_app.policy_store) in the background: the
+        store's live version (e.g. an admin's change) replaces it within moments, and a
+        slow store start never delays the replica's start."""
         if user_config:
-            self._apply(self._known_tiers(PolicyUpdate.model_validate(user_config)))
+            update = self._known_tiers(PolicyUpdate.model_validate(user_config))
+            self._apply(update)
+            self.policy_sync.offer_config_soon(update.model_dump(mode="json")["exit_policies"])
+
+    def _apply_snapshot(self, snapshot: dict) -> None:
+        """Make a policy-store snapshot live here (called when its version is new)."""
+        update = PolicyUpdate.model_validate({"exit_policies": snapshot["exit_policies"]})
+        self._apply(self._known_tiers(update))
 
     def _known_tiers(self, update: PolicyUpdate) -> PolicyUpdate:
         """`update`, unless it names a tier this cascade does not have (a 422)."""
@@ -325,6 +366,15 @@ class CascadeIngress:
 
         # a learned scheduler must fit its tier
         check_update(self.config, update, self.keeper, self.catalog_path)
+        sizes = {t.name: len(t.members) for t in self.config.tiers}
+        for name, policy in update.exit_policies.items():
+            if policy.min_members is not None and policy.min_members > sizes[name]:
+                raise InputError(
+                    "invalid_policy",
+                    f"exit_policies.{name}.min_members: {policy.min_members} exceeds the "
+                    f"tier's {sizes[name]} member(s)",
+                    status=422,
+                )
         return update
 
     def _apply(self, update: PolicyUpdate) -> None:
@@ -334,7 +384,8 @@ class CascadeIngress:
             dataclasses.replace(plan, policy=by_name[plan.name].kind,
                                 threshold=by_name[plan.name].threshold,
                                 scheduler=by_name[plan.name].scheduler.build()
-                                if by_name[plan.name].scheduler else None)
+                                if by_name[plan.name].scheduler else None,
+                                min_members=by_name[plan.name].min_members)
             if plan.name in by_name else plan
             for plan in self.runner.tiers
         )
@@ -357,8 +408,8 @@ class CascadeIngress:
         scheduler."""
         config = {t.name: t.exit_policy for t in self.config.tiers}
         return {
-            plan.name: config[plan.name].model_copy(
-                update={"kind": plan.policy, "threshold": plan.threshold})
+            plan.name: config[plan.name].model_copy(update={
+                "kind": plan.policy, "threshold": plan.threshold, "min_members": plan.min_members})
             for plan in self.runner.tiers
         }
 
@@ -373,8 +424,14 @@ class CascadeIngress:
         """Admin: change exit policies at runtime, no restart (bearer token from
         COE_ADMIN_TOKEN). Answers every tier's live policy."""
         body = await read_body(request, ADMIN_BODY_LIMIT, f"policy body over {ADMIN_BODY_LIMIT} B")
-        self._apply(self._known_tiers(parse_json(body, PolicyUpdate, "invalid_policy")))
-        logger.info("exit policies changed by admin: %s", self.live_policies())
+        update = self._known_tiers(parse_json(body, PolicyUpdate, "invalid_policy"))
+        live = {name: policy.model_dump(mode="json")
+                for name, policy in self.live_policies().items()}
+        await self.policy_sync.update(update.model_dump(mode="json")["exit_policies"], live)
+        if update.budget is not None:  # the keeper is per replica: B changes here
+            self._apply(PolicyUpdate(exit_policies={}, budget=update.budget))
+        logger.info("exit policies changed by admin (version %d): %s",
+                    self.policy_sync.version, self.live_policies())
         budget = None if self.keeper is None else self.keeper.target
         return PolicyUpdate.model_validate({"exit_policies": self.live_policies(),
                                             "budget": budget})
@@ -393,15 +450,20 @@ class CascadeIngress:
         try:
             deadline_s = self.reader.deadline_s(request)
             start_tier = parse_start_tier(request.headers.get(START_TIER_HEADER), self.config)
-            images = await self.reader.images(request)
-            edge = parse_edge_votes(
-                request.headers.get(EDGE_VOTES_HEADER), self.config, start_tier, len(images))
-            outcomes = await self.runner.run(
-                images, deadline_s=deadline_s, started=start, start_tier=start_tier)
+            deadline_at = None if deadline_s is None else start + deadline_s
+            with self.admission.holding() as admit:  # in-flight images, released at the end
+                images = await self.reader.images(request, deadline_at, admit)
+                edge = parse_edge_votes(
+                    request.headers.get(EDGE_VOTES_HEADER), self.config, start_tier, len(images))
+                outcomes = await self.runner.run(
+                    images, deadline_s=deadline_s, started=start, start_tier=start_tier)
             attach_edge_traces(outcomes, edge)
             answer = self._answer(outcomes)
-        except (InputError, CascadeError) as exc:  # answered by its handler; counted here
+        except (InputError, CascadeError, Overloaded) as exc:  # answered by its handler
             self._account(exc.status, start)
+            raise
+        except asyncio.CancelledError:  # the client went away: not a server error
+            self.stats.record_client_closed()
             raise
         except Exception as exc:  # a server bug, not the client's fault: a JSON 500
             logger.exception("classify failed")
@@ -412,20 +474,29 @@ class CascadeIngress:
         self.traffic.record(start_tier, outcomes)
         self.traffic_metrics.record(start_tier, outcomes)
         self._keep_budget(outcomes)
+        if await request.is_disconnected():  # nobody will read it (Serve may not cancel us)
+            self.stats.record_client_closed()
+            return answer
         self._account(200, start)
         return answer
 
     @fastapi_app.get("/v1/cascade", response_model=CascadeDescription)
     async def cascade(self) -> CascadeDescription:
-        """The cascade's config with the live exit policies, its policy version and the
+        """The cascade's config with the live exit policies and their store version, and the
         members' weight hashes (what an edge client must match)."""
         from serve_app.edge_weights import member_weights
 
+        try:  # the store's latest version; if it is slow to answer, the one applied here
+            await asyncio.wait_for(self.policy_sync.refresh(), timeout=2.0)
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("policy store refresh failed (%s)", type(exc).__name__)
         weights = self._weights or await member_weights(
             self.config, self.local_members, self._member_handles)
         if len(weights) == sum(len(t.members) for t in self.config.tiers):
             self._weights = weights  # all members answered: cache (weights never change)
-        return describe(self.config, weights, self._catalog_path)
+        return describe(self.config, weights, self._catalog_path,
+                        policy_version=self.policy_sync.version,
+                        policy_source=self.policy_sync.source, replica=_replica_id())
 
     @fastapi_app.get("/v1/stats", response_model=StatsResponse)
     async def stats_view(self) -> StatsResponse:

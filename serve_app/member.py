@@ -11,6 +11,7 @@ own preprocess, so members of different input sizes share the ingress's one deco
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import threading
@@ -21,9 +22,11 @@ from ray import serve
 
 from cost_model.device_time import DeviceClock, split_batch
 from serve_app.member_result import MemberResult
+from serve_app.waste import WasteMeter, WorkTicket
 
 CPU_NICE_ENV = "COE_MEMBER_NICE"
 logger = logging.getLogger(__name__)
+CHAOS_FAULTS_ENV = "COE_CHAOS_FAULTS"  # "1": `set_fault_delay` works (chaos runs only)
 
 
 def lower_cpu_priority() -> None:
@@ -111,6 +114,8 @@ class MemberDeployment:
         self._batches = 0  # forward passes run (tests check that cancelled work never ran)
         self._batch_sizes = _batch_size_histogram()
         self._images = 0
+        self._waste = WasteMeter()
+        self._fault_delay_s = 0.0
         # One forward thread per member: torch runs single-threaded, and a member that runs
         # inside the ingress (colocate_first_tier) must not share the loop's default pool.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"coe-forward-{member}")
@@ -121,8 +126,26 @@ class MemberDeployment:
         )(self._run_batch_of)
 
     async def classify(self, image: np.ndarray) -> MemberResult:
-        """Class probabilities for one uint8 HWC image, with its share of the batch's time."""
-        return await self._predict_batch(image)
+        """Class probabilities for one uint8 HWC image, with its share of the batch's time
+        (and any device time this replica spent on images whose callers left)."""
+        if self._fault_delay_s:
+            await asyncio.sleep(self._fault_delay_s)  # injected by `coe chaos` (quorum)
+        ticket = WorkTicket()
+        try:
+            result = await self._predict_batch((image, ticket))
+        except asyncio.CancelledError:
+            self._waste.abandon(ticket)
+            raise
+        wasted = self._waste.take()
+        return dataclasses.replace(result, wasted_device_seconds=wasted) if wasted else result
+
+    def set_fault_delay(self, seconds: float) -> float:
+        """Chaos only (refused unless COE_CHAOS_FAULTS=1 in the replica): delay every call
+        by `seconds` (0 clears it), to make this member time out on purpose."""
+        if os.environ.get(CHAOS_FAULTS_ENV) != "1":
+            raise PermissionError(f"fault injection is off ({CHAOS_FAULTS_ENV} != 1)")
+        self._fault_delay_s = max(0.0, float(seconds))
+        return self._fault_delay_s
 
     def info(self) -> dict:
         """Who this replica is and where it runs (used by tests and `coe serve` status)."""
@@ -139,11 +162,13 @@ class MemberDeployment:
             "input_size": list(getattr(self._loaded, "input_size", ())),
             "batches": self._batches,
             "images": self._images,
+            "wasted_device_seconds": self._waste.total,
             "pid": os.getpid(),
             "assigned_resources": ray.get_runtime_context().get_assigned_resources(),
         }
 
-    async def _run_batch_of(self, images: list[np.ndarray]) -> list[MemberResult]:
+    async def _run_batch_of(self, items: list[tuple]) -> list[MemberResult]:
+        images = [image for image, _ in items]
         # The forward pass runs in a worker thread so the replica's event loop keeps
         # accepting calls meanwhile, which is what lets the next batch fill up.
         size = len(images)
@@ -160,6 +185,8 @@ class MemberDeployment:
             seconds, self.gpu_class, layers=self._layers, emulated=emulated
         )
         device_seconds = split_batch(call_seconds, size)
+        for _, ticket in items:
+            self._waste.ran(ticket, device_seconds)
         return [
             MemberResult(
                 probs=probs[i],

@@ -30,3 +30,4 @@ class MemberResult:
     billed_class_mismatch: bool = False
     source: str = "member"
     note: str = ""
+    wasted_device_seconds: float = 0.0  # this replica's abandoned work since its last answer

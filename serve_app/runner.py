@@ -18,7 +18,13 @@ from typing import Any, Literal
 import numpy as np
 
 from cascade.learned import Scheduler, TierFeatures
-from cascade.policies import decide_tier, decision_features, mean_probs, outcome_decided
+from cascade.policies import (
+    decide_tier,
+    decision_features,
+    mean_probs,
+    outcome_decided,
+    quorum,
+)
 from cost_model.record import CostRecord, MemberUsage, record_from_usage
 from serve_app.member_result import MemberResult
 
@@ -39,6 +45,11 @@ class TierPlan:
     callers: tuple[MemberCaller, ...]
     scheduler: Scheduler | None = None  # learned policy only
     redundancy: Any = None  # a serve_app.redundancy shield: collage backup or replication
+    min_members: int | None = None  # quorum; None: cascade.policies.default_quorum
+
+    @property
+    def quorum(self) -> int:
+        return quorum(self.policy, self.threshold, len(self.members), self.min_members)
 
     def __post_init__(self) -> None:
         if not self.members or len(self.members) != len(self.callers):
@@ -77,6 +88,8 @@ class TierTrace:
     collage: list[str] = field(
         default_factory=list,
         metadata=_doc("members that straggled or failed; their votes are collage cells"))
+    quorum_met: bool = field(
+        default=True, metadata=_doc("enough members answered for this tier to exit"))
 
 
 @dataclass
@@ -99,6 +112,13 @@ class ImageOutcome:
     source: Literal["members", "collage"] = "members"  # "collage": a vote came from it
 
 
+def below_quorum(tier: TierPlan, answered: int, is_last: bool) -> str:
+    """The reason an image carries when its tier lacked a quorum."""
+    what = "answered anyway (last tier)" if is_last else "escalated"
+    return (f"tier {tier.name}: {answered} of {len(tier.members)} members answered, below "
+            f"its quorum of {tier.quorum}; {what}")
+
+
 class DeadlineExpired(Exception):
     """Raised inside the runner when a tier is cut off by the request's deadline."""
 
@@ -107,6 +127,8 @@ def describe_failure(exc: BaseException) -> str:
     """A short, single-line reason for a failed member call."""
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return "timed out"
+    if type(exc).__name__ == "BackPressureError":  # Serve: the member's queue is full
+        return "queue full (BackPressureError)"
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
     return f"{type(exc).__name__}: {first}"[:300]
@@ -121,7 +143,10 @@ class CascadeRunner:
         num_classes: int,
         price_per_second: dict[str, float],
         member_timeout_s: float = 30.0,
+        on_waste: Callable[[str, float], None] | None = None,
     ) -> None:
+        """`on_waste(gpu_class, device_seconds)` hears of device time that ran but whose
+        result was not used (serve_app.waste); it is billed apart from the answers."""
         if not tiers:
             raise ValueError("a cascade needs at least one tier")
         if [t.index for t in tiers] != list(range(len(tiers))):
@@ -130,6 +155,7 @@ class CascadeRunner:
         self.num_classes = num_classes
         self.price_per_second = dict(price_per_second)
         self.member_timeout_s = member_timeout_s
+        self.on_waste = on_waste
         self._stopping: set[asyncio.Task] = set()  # cancelled calls, kept until they finish
 
     async def run(
@@ -176,7 +202,7 @@ class CascadeRunner:
                 remaining = []
                 break
             decision = decide_tier(
-                probs, tier.policy, tier.threshold, tier.combine, present,
+                probs, tier.policy, tier.threshold, tier.combine, present, tier.min_members,
                 scheduler=tier.scheduler, history=_history_of(history, remaining),
             )
             if any(t.policy == "learned" for t in self.tiers[tier.index + 1:]):
@@ -210,6 +236,9 @@ class CascadeRunner:
                     continue
                 label, conf = int(decision.labels[r]), float(decision.confidence[r])
                 answer_probs[i] = tier_probs[r].astype(np.float32)
+                if answered[r] + len(trace.cancelled) < tier.quorum:  # short by failures
+                    trace.quorum_met = False
+                    reasons[i].append(below_quorum(tier, int(answered[r]), is_last))
                 if is_last or decision.exits[r]:
                     finished[i] = (label, conf, tier, now_ms, None)
                 else:
@@ -314,10 +343,13 @@ class CascadeRunner:
             failed[(m, r)] = describe_failure(exc)
             return
         result: MemberResult = task.result()
+        wasted = float(getattr(result, "wasted_device_seconds", 0.0))
         row = np.asarray(result.probs, dtype=np.float32).reshape(-1)
         if row.shape[0] != self.num_classes:
             failed[(m, r)] = f"returned {row.shape[0]} classes, expected {self.num_classes}"
+            self._waste(tier.gpu_class, wasted + float(result.device_seconds))
             return
+        self._waste(tier.gpu_class, wasted)
         probs[m, r] = row
         present[m, r] = True
         if result.source == "collage":
@@ -334,6 +366,10 @@ class CascadeRunner:
                 billed_class_mismatch=bool(getattr(result, "billed_class_mismatch", False)),
             )
         )
+
+    def _waste(self, gpu_class: str, seconds: float) -> None:
+        if seconds > 0 and self.on_waste is not None:
+            self.on_waste(gpu_class, seconds)
 
     def _cancel_decided(self, tier, probs, present, open_calls, pending, where, cancelled):
         """Cancel the open calls of images whose exit decision can no longer change."""
@@ -417,6 +453,7 @@ def build_tier_plans(config, make_caller: Callable[[str], MemberCaller]) -> list
                 callers=tuple(make_caller(config.deployment_name(tier, m)) for m in tier.members),
                 scheduler=tier.exit_policy.scheduler.build() if tier.exit_policy.scheduler
                 else None,
+                min_members=tier.exit_policy.min_members,
             )
         )
     return plans

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
-from cascade.config import ExitPolicyConfig
+from cascade.config import CascadeConfig, ExitPolicyConfig
 from cost_model.record import CostRecord
 from serve_app.budget_keeper import BudgetStats
 from serve_app.edge_stats import TrafficStats
@@ -26,6 +26,7 @@ __all__ = [
     "ExitTier",
     "HealthResponse",
     "LatencySummary",
+    "LiveCascade",
     "PolicyUpdate",
     "Prediction",
     "StatsResponse",
@@ -69,6 +70,15 @@ class PolicyUpdate(BaseModel):
         if self.budget is None:
             data.pop("budget", None)
         return data
+
+
+class LiveCascade(CascadeConfig):
+    """GET /v1/cascade: the config with the live exit policies, and which store version
+    (serve_app.policy_store) they are, set by the deployment config or by an admin."""
+
+    policy_version: int = Field(description="counts up on every policy change")
+    policy_source: Literal["config", "admin"]
+    replica: str | None = Field(default=None, description="the ingress replica that answered")
 
 
 class ExitTier(BaseModel):
@@ -169,6 +179,18 @@ class StatsResponse(BaseModel):
     )
     budget: BudgetStats | None = Field(
         default=None, description="the config's budget B and the keeper (learned policy)")
+    client_closed: int = Field(
+        default=0, description="requests whose client disconnected first (not in 5xx)"
+    )
+    wasted_device_seconds_by_gpu_class: dict[str, float] = Field(
+        default_factory=dict,
+        description="device time that ran but whose result was not used (cancelled after "
+        "it started, timed out); device_seconds_by_gpu_class is the used time",
+    )
+    wasted_usd_by_gpu_class: dict[str, float] = Field(default_factory=dict)
+    billed_usd_total: float = Field(
+        default=0.0, description="usd_total (used) + wasted: what the device time cost"
+    )
 
 
 class ErrorBody(BaseModel):

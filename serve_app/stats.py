@@ -6,7 +6,7 @@ long-running server never grows; counters are plain integers and floats.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -50,9 +50,13 @@ class StatsAggregator:
     """Counts requests by status class, images, per-tier exits, device-seconds and dollars."""
 
     def __init__(
-        self, tiers: Sequence[tuple[str, str]], latency_capacity: int = 10_000
+        self,
+        tiers: Sequence[tuple[str, str]],
+        latency_capacity: int = 10_000,
+        prices: Mapping[str, float] | None = None,
     ) -> None:
-        """`tiers`: (name, gpu_class) in cascade order."""
+        """`tiers`: (name, gpu_class) in cascade order; `prices`: $/device-second by GPU
+        class, to bill wasted device time (serve_app.waste)."""
         self._tiers = list(tiers)
         self._images_in = [0] * len(tiers)
         self._exits = [0] * len(tiers)
@@ -66,6 +70,17 @@ class StatsAggregator:
         self._member_batches: dict[str, float] = {}
         self._emulated = False
         self._latency = LatencyRing(latency_capacity)
+        self._prices = dict(prices or {})
+        self._wasted_seconds: dict[str, float] = {}
+        self._client_closed = 0
+
+    def record_client_closed(self) -> None:
+        """A client went away before its answer: counted apart, never as a 5xx."""
+        self._client_closed += 1
+
+    def record_wasted(self, gpu_class: str, device_seconds: float) -> None:
+        """Device time that ran but whose result was not used: billed, reported as wasted."""
+        self._wasted_seconds[gpu_class] = self._wasted_seconds.get(gpu_class, 0.0) + device_seconds
 
     def record_response(self, status: int, latency_ms: float | None = None) -> None:
         """Count one answered HTTP request (every status); latency only for 2xx."""
@@ -120,6 +135,10 @@ class StatsAggregator:
             )
         p50, p95, p99 = self._latency.percentiles([50, 95, 99])
         total_usd = sum(self._usd.values())
+        wasted_usd = {
+            gpu: seconds * self._prices.get(gpu, 0.0)
+            for gpu, seconds in self._wasted_seconds.items()
+        }
         return StatsResponse(
             requests=sum(self._by_status.values()),
             responses_by_status=dict(self._by_status),
@@ -134,4 +153,8 @@ class StatsAggregator:
             emulated=self._emulated,
             note=emulation_note(self._emulated),
             batch_size_by_member=mean_batch_sizes(self._member_images, self._member_batches),
+            client_closed=self._client_closed,
+            wasted_device_seconds_by_gpu_class=dict(self._wasted_seconds),
+            wasted_usd_by_gpu_class=wasted_usd,
+            billed_usd_total=total_usd + sum(wasted_usd.values()),
         )

@@ -131,15 +131,11 @@ def checkpoint_path(depth: int) -> Path:
 
 
 def read_checkpoint(path: Path) -> dict:
-    """Read a legacy (non-zip) torch.save pickle, safely when possible.
+    """A checkpoint read weights-only (zoo.checkpoints): a legacy pickle is converted once
+    into a weights-only copy in the cache; nothing is ever unpickled unsafely."""
+    from zoo.checkpoints import read_state
 
-    weights_only=True handles an OrderedDict of tensors plus a float; the unsafe fallback
-    is only for files we ship ourselves from a trusted source (the assets root).
-    """
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # pragma: no cover - only hit for exotic legacy pickles
-        return torch.load(path, map_location="cpu", weights_only=False)
+    return read_state(path)
 
 
 def load_pretrained(depth: int) -> CifarResNet:

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from foundation.paths import REPO_ROOT
-
-DEFAULT_CONFIG = REPO_ROOT / "load_tests" / "chaos_cascade.yaml"
+DEFAULT_CONFIG = Path(__file__).with_name("chaos_cascade.yaml")
 APP = "chaos"
 PREFIX = "/chaos"
 EMULATED_RESOURCES = {
@@ -39,6 +37,9 @@ class ChaosOptions:
     probe_rounds: int = 3
     images: int = 500
     progress: bool = True
+    bomb_seconds: float = 10.0
+    quorum_seconds: float = 15.0
+    soak_seconds: float | None = None  # set: run the soak (load_tests/chaos/soak.py) instead
 
 
 def _say(options: ChaosOptions, text: str) -> None:
@@ -180,7 +181,8 @@ def run_chaos(options: ChaosOptions) -> dict[str, Any]:
         raise ValueError(f"{options.config}: chaos needs a member with replicas >= 2")
     _say(options, f"starting a private Ray + Serve on 127.0.0.1:{options.port}")
     ray.init(num_cpus=8, num_gpus=4, resources=EMULATED_RESOURCES, include_dashboard=False,
-             namespace="coe-chaos", logging_level="error", log_to_driver=False)
+             namespace="coe-chaos", logging_level="error", log_to_driver=False,
+             runtime_env={"env_vars": {"COE_CHAOS_FAULTS": "1"}})  # the quorum phase
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": options.port})
         started = time.monotonic()
@@ -192,6 +194,8 @@ def run_chaos(options: ChaosOptions) -> dict[str, Any]:
         wait_until_healthy(base + "/healthz", timeout_s=300)
         deploy_s = time.monotonic() - started
         _say(options, f"deployed in {deploy_s:.1f} s")
+        if options.soak_seconds:
+            return _soak(options, config, base, targets, deploy_s)
         return _phases(options, config, base, targets, deploy_s)
     finally:
         serve.shutdown()
@@ -213,7 +217,7 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
     _load(url, images, "closed:4", 3.0, 30, False)  # warm-up (not reported, not counted)
     stats_start = _stats(base)
 
-    _say(options, "phase 1/5: bad inputs")
+    _say(options, "phase 1/7: bad inputs")
     limits = config.ingress
     probes = probe_catalogue(limits.max_images_per_request, limits.max_body_bytes,
                              limits.max_pixels)
@@ -225,26 +229,26 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
     unanswered_probes = sum(t.statuses.get(0, 0) for t in tallies.values())
     probes_sent = sum(t.count for t in tallies.values())
 
-    _say(options, "phase 2/5: capacity (closed loop, 8 in flight)")
+    _say(options, "phase 2/7: capacity (closed loop, 8 in flight)")
     capacity = _load(url, images, "closed:8", options.capacity_seconds, 30, options.progress)
     capacity_books = client_accounting(capacity.records)
     capacity_rps = capacity.summary.throughput_rps or 1.0
 
     overload_rate = options.overload_factor * capacity_rps
-    _say(options, f"phase 3/5: overload {overload_rate:.1f} req/s for "
+    _say(options, f"phase 3/7: overload {overload_rate:.1f} req/s for "
                   f"{options.overload_seconds:.0f} s ({options.overload_factor:g}x capacity)")
     ingress_before = replica_actor_names(APP, "CascadeIngress")
     overload = _load(url, images, f"poisson:{overload_rate:.3f}", options.overload_seconds,
                      30, options.progress)
     overload_books = client_accounting(overload.records)
 
-    _say(options, "phase 4/5: recovery after overload")
+    _say(options, "phase 4/7: recovery after overload")
     recovery = _load(url, images, "closed:2", 5.0, 30, False)
     recovery_books = client_accounting(recovery.records)
     ingress_after = replica_actor_names(APP, "CascadeIngress")
 
     chaos_rate = options.chaos_load_factor * capacity_rps
-    _say(options, f"phase 5/5: {options.kills} replica kills under {chaos_rate:.1f} req/s "
+    _say(options, f"phase 5/7: {options.kills} replica kills under {chaos_rate:.1f} req/s "
                   f"for {options.chaos_seconds:.0f} s")
     faults: list[dict] = []
     period = options.chaos_seconds / (options.kills + 1)
@@ -253,7 +257,8 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
                   options.progress)
     killer.join(timeout=180)
     chaos_books = client_accounting(chaos.records)
-    stats_end = _stats(base)
+    stats_end = _stats(base)  # the accounting covers phases 2-5 (the generator's records)
+    attacks = _attack_phases(options, config, base, images)
 
     phases = {"capacity": capacity_books, "overload": overload_books,
               "recovery": recovery_books, "chaos": chaos_books}
@@ -321,7 +326,10 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
                 stats_end["responses_by_status"].values()),
             "server_by_status": stats_end["responses_by_status"],
         },
+        **attacks,
         "verdict": {
+            "pixel_bomb_ok": attacks["pixel_bomb"]["ok"],
+            "quorum_ok": attacks["quorum"]["ok"],
             "requests_lost": lost,
             "bad_input_5xx": bad_5xx,
             "p99_admitted_bounded": bounded,
@@ -329,6 +337,45 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
             and ingress_before == ingress_after,
             "ok": lost == 0 and bad_5xx == 0 and len(recoveries) == len(faults)
             and server_delta == reached and bounded
-            and recovery.summary.ok == recovery.summary.sent,
+            and recovery.summary.ok == recovery.summary.sent
+            and attacks["pixel_bomb"]["ok"] and attacks["quorum"]["ok"],
         },
     }
+
+
+def _soak(options, config, base, targets, deploy_s) -> dict[str, Any]:
+    """Warm up, measure capacity, then the soak (load_tests/chaos/soak.py)."""
+    from load_tests.chaos.soak import run_soak_phases
+    from load_tests.client.images import load_request_images
+
+    url = base + "/v1/classify"
+    images = load_request_images(limit=options.images)
+    _load(url, images, "closed:4", 3.0, 30, False)
+    _say(options, "soak: capacity (closed loop, 8 in flight)")
+    capacity = _load(url, images, "closed:8", options.capacity_seconds, 30, options.progress)
+    report = run_soak_phases(
+        APP, base, config, images, targets, options.soak_seconds,
+        capacity.summary.throughput_rps or 1.0,
+        lambda u, imgs, spec, secs: _load(u, imgs, spec, secs, 30, options.progress),
+        lambda text: _say(options, text))
+    return {"config": str(options.config), "deploy_s": round(deploy_s, 1),
+            "mode": "soak", **report}
+
+
+def _attack_phases(options, config, base, images) -> dict[str, Any]:
+    """Phases 6-7 (load_tests/chaos/attacks.py): pixel-bomb flood, a member slowed past
+    its timeout (quorum)."""
+    from load_tests.chaos.attacks import pixel_bomb_phase, quorum_phase
+
+    _say(options, f"phase 6/7: pixel bomb (32 x 4096x4096 PNG in a loop) for "
+                  f"{options.bomb_seconds:.0f} s")
+    bomb = pixel_bomb_phase(
+        base, images, options.bomb_seconds,
+        lambda url, imgs, spec, secs: _load(url, imgs, spec, secs, 30, False))
+    tier0 = config.tiers[0]
+    slowed = config.deployment_name(tier0, tier0.members[-1])
+    _say(options, f"phase 7/7: quorum ({slowed} slowed past member_timeout_s) for "
+                  f"2 x {options.quorum_seconds:.0f} s")
+    quorum = quorum_phase(APP, slowed, base, images, options.quorum_seconds,
+                          config.ingress.member_timeout_s)
+    return {"pixel_bomb": bomb, "quorum": quorum}

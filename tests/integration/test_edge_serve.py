@@ -53,9 +53,9 @@ def post(url, votes, headers):
     return httpx.post(url + "/v1/classify", content=png(votes), headers=headers, timeout=60)
 
 
-def test_cascade_publishes_policy_version_and_every_member_hash(edge_url):
+def test_cascade_publishes_policy_fingerprint_and_every_member_hash(edge_url):
     body = httpx.get(edge_url + "/v1/cascade", timeout=30).json()
-    assert len(body["policy_version"]) == 16
+    assert len(body["policy_fingerprint"]) == 16
     assert set(body["weights_sha256"]) == {"small/a", "small/b", "mid/c"}
     assert all(len(sha) == 64 for sha in body["weights_sha256"].values())
 

@@ -6,6 +6,7 @@ resources, 127.0.0.1 only). Apps (deployed once for the session, stand-in member
 - `rel` (/rel): tier `fast` = flaky members a, b (2 replicas each, batch 1; a member fails
   an image when the test paints its fail pixel), tier `slow` = member c (1.5 s per
   forward). Small ingress limits so overload is cheap to provoke. Admin token set.
+- `pol` (/pol): two ingress replicas, stand-in members; admin token set (policy store).
 - `strict` (/strict): tier0 always escalates (confidence 1.0) to a slow tier; deadline
   behaviour `error`; no admin token.
 """
@@ -40,7 +41,7 @@ REL_CONFIG = {
     ],
     "ingress": {"max_images_per_request": 4, "max_body_bytes": 200_000,
                 "max_pixels": 512 * 512, "max_ongoing_requests": 4, "max_queued_requests": 4,
-                "member_timeout_s": 15.0, "retry_after_s": 2.0},
+                "member_timeout_s": 15.0, "retry_after_s": 2.0, "max_inflight_images": 8},
 }
 STRICT_CONFIG = {
     "name": "strict",
@@ -93,6 +94,23 @@ def _deploy(name: str, config: dict, prefix: str, base: str, token: str | None) 
 @pytest.fixture(scope="session")
 def rel_url(serve_base):
     return _deploy("rel", REL_CONFIG, "/rel", serve_base, ADMIN_TOKEN)
+
+
+POLICY_CONFIG = {  # two ingress replicas sharing one policy store
+    "name": "pol",
+    "num_classes": 10,
+    "tiers": [
+        {"name": "t0", "gpu_class": "T4",
+         "members": [member("standin:member0", "p"), member("standin:member1", "q")]},
+        {"name": "t1", "gpu_class": "L4", "members": [member("standin:member2", "r")]},
+    ],
+    "ingress": {"replicas": 2, "member_timeout_s": 15.0},
+}
+
+
+@pytest.fixture(scope="session")
+def pol_url(serve_base):
+    return _deploy("pol", POLICY_CONFIG, "/pol", serve_base, ADMIN_TOKEN)
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,9 @@ def fast_exit_tier(url: str) -> str:
 
 
 def live_policy(url: str) -> dict:
-    return httpx.get(url + "/v1/cascade", timeout=10).json()["tiers"][0]["exit_policy"]
+    policy = httpx.get(url + "/v1/cascade", timeout=10).json()["tiers"][0]["exit_policy"]
+    assert policy.pop("min_members") is None  # default quorum (cascade.policies)
+    return policy
 
 
 def test_auth_missing_wrong_and_disabled(rel_url, strict_url):
@@ -72,8 +74,11 @@ def test_policy_change_applies_at_runtime_without_restart(rel_url):
                                                             "threshold": 0.5}}}, AUTH)
         assert response.status_code == 200, response.text
         assert response.json()["exit_policies"]["fast"] == {"kind": "agreement",
-                                                            "threshold": 0.5}
+                                                            "threshold": 0.5,
+                                                            "min_members": None}
         assert live_policy(rel_url) == {"kind": "agreement", "threshold": 0.5}
+        view = httpx.get(rel_url + "/v1/cascade", timeout=10).json()
+        assert view["policy_source"] == "admin" and view["policy_version"] >= 2
         assert fast_exit_tier(rel_url) == "fast"  # 1 of 2 agree >= 0.5: exits now
     finally:
         restore = put(rel_url, {"exit_policies": {"fast": {"kind": "agreement",

@@ -1,4 +1,4 @@
-"""Item 4: a failed member degrades its tier (the rest decide), a failed tier hands on to
+"""Item 4: a failed member leaves its tier below quorum (it escalates), a failed tier hands on to
 the next tier, and killing member replicas under load (Ray actor API) loses nothing:
 every request gets exactly one well-formed answer and Serve restores the replicas."""
 
@@ -25,12 +25,16 @@ def classify(url: str, body: bytes) -> dict:
     return response.json()["predictions"][0]
 
 
-def test_failed_member_degrades_and_tier_decides_with_the_rest(rel_url):
+def test_failed_member_below_quorum_escalates_never_a_single_vote_exit(rel_url):
+    """Tier `fast` is unanimous (tau = 1.0) over a, b: its quorum is both. With a failed,
+    b's lone vote (6) must not exit: the image escalates to `slow` (votes 9), marked."""
     prediction = classify(rel_url, png([6, 6, 9], fail=(0,)))
     fast = prediction["tiers"][0]
-    assert prediction["exit_tier"]["name"] == "fast" and prediction["label"] == 6
+    assert prediction["exit_tier"]["name"] == "slow" and prediction["label"] == 9
     assert prediction["degraded"] is True and "member(s) failed" in prediction["reason"]
+    assert "below its quorum of 2; escalated" in prediction["reason"]
     assert "a" in fast["failed"] and fast["votes"] == {"a": None, "b": 6}
+    assert fast["decision"] == "escalate" and fast["quorum_met"] is False
 
 
 def test_whole_tier_failing_goes_on_to_the_next_tier_flagged(rel_url):

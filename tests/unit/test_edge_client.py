@@ -86,12 +86,12 @@ def test_refuses_a_server_that_does_not_publish_a_member_hash():
         client(server, votes=(3, 3))
 
 
-def test_refuses_an_inconsistent_policy_version():
+def test_refuses_an_inconsistent_policy_fingerprint():
     def lying(request):
-        body = describe(CONFIG, HASHES).model_dump(mode="json") | {"policy_version": "0" * 16}
+        body = describe(CONFIG, HASHES).model_dump(mode="json") | {"policy_fingerprint": "0" * 16}
         return httpx.Response(200, json=body)
 
-    with pytest.raises(EdgeMismatchError, match="policy_version"):
+    with pytest.raises(EdgeMismatchError, match="policy_fingerprint"):
         client(lying, votes=(3, 3))
 
 

@@ -12,7 +12,7 @@ from serve_app.edge_protocol import (
     describe,
     parse_edge_votes,
     parse_start_tier,
-    policy_version,
+    policy_fingerprint,
 )
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -106,12 +106,12 @@ def test_no_votes_header_is_fine():
     attach_edge_traces([], None)
 
 
-def test_policy_version_follows_the_rules_and_description_round_trips():
-    base = policy_version(config())
-    assert base == policy_version(config()) and len(base) == 16
-    assert policy_version(config(threshold=0.5)) != base
-    assert policy_version(config(kind="confidence")) != base
+def test_policy_fingerprint_follows_the_rules_and_description_round_trips():
+    base = policy_fingerprint(config())
+    assert base == policy_fingerprint(config()) and len(base) == 16
+    assert policy_fingerprint(config(threshold=0.5)) != base
+    assert policy_fingerprint(config(kind="confidence")) != base
     desc = describe(config(), {"t0/a": "ab" * 32})
     again = CascadeDescription.model_validate(desc.model_dump(mode="json"),
                                               context={"check_models": False})
-    assert again.policy_version == base and again.weights_sha256 == {"t0/a": "ab" * 32}
+    assert again.policy_fingerprint == base and again.weights_sha256 == {"t0/a": "ab" * 32}

@@ -7,9 +7,11 @@ from cascade.policies import (
     agreement_fraction,
     combine,
     decide_tier,
+    default_quorum,
     mean_probs,
     member_votes,
     outcome_decided,
+    quorum,
 )
 
 
@@ -87,7 +89,9 @@ def test_missing_members_are_ignored_and_min_members_forces_escalation():
     assert votes.tolist() == [[1, 1], [1, -1], [-1, -1]]
     decision = decide_tier(probs, "agreement", 1.0, present=present)
     assert decision.agreement.tolist() == [1.0, 1.0]  # the 3-voter is missing
-    assert decision.exits.tolist() == [True, True]
+    assert decision.exits.tolist() == [False, False]  # default quorum at tau=1: all 3
+    loose = decide_tier(probs, "agreement", 1.0, present=present, min_members=1)
+    assert loose.exits.tolist() == [True, True]
     strict = decide_tier(probs, "agreement", 1.0, present=present, min_members=2)
     assert strict.exits.tolist() == [True, False]
     mean = mean_probs(probs, present)
@@ -131,3 +135,22 @@ def test_bad_shape_and_unknown_policy_are_named():
         decide_tier(one_hot_probs([[1]]), "magic", 1.0)
     with pytest.raises(ValueError, match="unknown combine rule"):
         combine(one_hot_probs([[1]]), "median")
+
+
+@pytest.mark.parametrize(
+    ("policy", "threshold", "members", "expected"),
+    [("agreement", 1.0, 2, 2), ("agreement", 1.0, 3, 3), ("agreement", 0.6, 3, 2),
+     ("agreement", 0.5, 4, 2), ("agreement", 0.0, 3, 1), ("confidence", 0.9, 3, 3),
+     ("confidence", 0.2, 1, 1)],
+)
+def test_default_quorum(policy, threshold, members, expected):
+    assert default_quorum(policy, threshold, members) == expected
+    assert quorum(policy, threshold, members, None) == expected
+    assert quorum(policy, threshold, members, 99) == members  # capped at the tier's size
+
+
+def test_confidence_below_quorum_never_exits_by_default():
+    probs = one_hot_probs([[1], [1]])
+    present = np.array([[True], [False]])
+    assert not decide_tier(probs, "confidence", 0.5, present=present).exits.any()
+    assert decide_tier(probs, "confidence", 0.5, present=present, min_members=1).exits.all()

@@ -216,6 +216,8 @@ def test_cpu_member_reports_emulated_and_applies_channels_last():
     image = np.zeros((32, 32, 3), dtype=np.uint8)
 
     # the batch handler behind @serve.batch (serve.batch itself needs a Serve replica)
-    [result] = asyncio.run(member._run_batch_of([image]))
+    from serve_app.waste import WorkTicket
+
+    [result] = asyncio.run(member._run_batch_of([(image, WorkTicket())]))
     assert result.emulated is True and result.billed_class_mismatch is False
     assert result.probs.shape == (10,) and result.device_seconds > 0

@@ -41,9 +41,10 @@ def image(*votes):
     return pixels
 
 
-def tier(index, name, gpu, members, threshold=1.0, policy="agreement"):
+def tier(index, name, gpu, members, threshold=1.0, policy="agreement", min_members=None):
     names = tuple(f"m{j}" for j in range(len(members)))
-    return TierPlan(name, index, gpu, policy, threshold, "vote", names, tuple(members))
+    return TierPlan(name, index, gpu, policy, threshold, "vote", names, tuple(members),
+                    min_members=min_members)
 
 
 def two_tier(small, large, **kwargs):
@@ -116,13 +117,53 @@ def test_no_cancellation_while_outcome_is_still_open():
     assert late.cancelled == 0 and out.exit_index == 0 and out.tiers[0].cancelled == []
 
 
-def test_failed_member_degrades_but_tier_decides_with_the_rest():
+def test_failed_member_below_quorum_escalates_with_the_reason():
+    """Unanimity (tau = 1.0) over 3 members needs all 3: two agreeing votes never exit."""
     runner = two_tier([FakeMember(0), FakeMember(1, fail=True), FakeMember(2)], [FakeMember(3)])
     (out,) = run(runner, [image(2, 0, 2, 1)])
-    assert (out.label, out.exit_index) == (2, 0)
+    assert (out.label, out.exit_index) == (1, 1)
     assert out.degraded and "m1" in out.reasons[0] and "replica died" in out.reasons[0]
     assert out.tiers[0].failed == {"m1": "RuntimeError: replica died"}
-    assert out.tiers[0].missing == ["m1"]
+    assert out.tiers[0].missing == ["m1"] and not out.tiers[0].quorum_met
+    assert any("2 of 3 members answered, below its quorum of 3; escalated" in r
+               for r in out.reasons)
+
+
+def test_configured_quorum_lets_the_rest_decide():
+    small = [FakeMember(0), FakeMember(1, fail=True), FakeMember(2)]
+    tiers = [tier(0, "small", "T4", small, min_members=2), tier(1, "large", "T4", [FakeMember(3)])]
+    (out,) = run(CascadeRunner(tiers, NUM_CLASSES, PRICES), [image(2, 0, 2, 1)])
+    assert (out.label, out.exit_index) == (2, 0) and out.degraded
+    assert out.tiers[0].quorum_met
+
+
+def test_last_tier_below_quorum_answers_degraded_with_the_reason():
+    runner = two_tier([FakeMember(0), FakeMember(1)], [FakeMember(2), FakeMember(3, fail=True)])
+    (out,) = run(runner, [image(0, 1, 2, 2)])
+    assert (out.label, out.exit_tier) == (2, "large") and out.degraded
+    assert any("1 of 2 members answered, below its quorum of 2; answered anyway (last tier)"
+               in r for r in out.reasons)
+
+
+def test_full_member_queue_is_a_failed_call():
+    class BackPressureError(Exception):
+        pass
+
+    class Full(FakeMember):
+        async def __call__(self, image):
+            raise BackPressureError("queue full")
+
+    runner = two_tier([FakeMember(0), Full(1)], [FakeMember(2)])
+    (out,) = run(runner, [image(1, 1, 3)])
+    assert out.exit_index == 1 and out.tiers[0].failed == {"m1": "queue full (BackPressureError)"}
+
+
+def test_early_cancel_is_not_a_quorum_failure():
+    slow = FakeMember(2, delay=5.0)
+    runner = two_tier([FakeMember(0), FakeMember(1), slow], [FakeMember(3)])
+    (out,) = run(runner, [image(0, 1, 2, 3)])
+    assert out.exit_index == 1 and out.tiers[0].cancelled == ["m2"]
+    assert out.tiers[0].quorum_met and not out.degraded
 
 
 def test_failure_that_breaks_agreement_escalates():

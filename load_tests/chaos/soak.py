@@ -1,0 +1,195 @@
+"""`coe chaos --soak 20m`: a long run at 0.7x capacity with faults on a schedule.
+
+While a Poisson load at `load_factor` x measured capacity runs for the whole duration:
+a member replica is killed every `kill_every_s` (2 min), a burst of bad inputs and pixel
+bombs is sent every `burst_every_s` (1 min), and the resident memory (RSS) of the ingress
+and member replica processes is sampled every `rss_every_s` (10 s). The verdict: no lost
+request, no 5xx to bad input, RSS growth from minute 5 to the end <= 10% for every process
+alive over that span, and every minute's p99 <= 2x the first minute's. Figures are
+measured in the run; device time on CPU is emulated.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+RSS_GROWTH_LIMIT = 0.10
+MINUTE_P99_FACTOR = 2.0
+RSS_FROM_S = 300.0
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of '20m', '90s', '1h' or a plain number of seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match:
+        raise ValueError(f"--soak {text!r}: expected a duration like 20m, 90s or 1h")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    seconds = value * {"s": 1, "m": 60, "h": 3600}[unit]
+    if seconds <= 0:
+        raise ValueError("--soak: the duration must be > 0")
+    return seconds
+
+
+def replica_pids(app: str) -> dict[str, int]:
+    """'<deployment>#<pid>' -> PID of the app's Serve replica processes started under this
+    driver (its private Ray's workers are its descendants; Ray titles them
+    `ray::ServeReplica:<app>:<deployment>...`). No Ray state API: it needs the dashboard."""
+    import psutil
+
+    prefix = f"ray::ServeReplica:{app}:"
+    out = {}
+    for proc in psutil.Process(os.getpid()).children(recursive=True):
+        try:
+            title = " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        if title.startswith(prefix):
+            deployment = title[len(prefix):].split(".")[0].split(" ")[0]
+            out[f"{deployment}#{proc.pid}"] = proc.pid
+    return out
+
+
+def sample_rss(pids: dict[str, int]) -> dict[str, int]:
+    import psutil
+
+    out = {}
+    for name, pid in pids.items():
+        try:
+            out[name] = psutil.Process(pid).memory_info().rss
+        except psutil.Error:
+            continue
+    return out
+
+
+def rss_growth(samples: list[tuple[float, dict[str, int]]], from_s: float) -> dict[str, dict]:
+    """Per process alive from `from_s` to the last sample: RSS then, at the end, growth."""
+    if not samples:
+        return {}
+    start = next((s for s in samples if s[0] >= from_s), None)
+    if start is None:
+        return {}
+    end = samples[-1]
+    out = {}
+    for name, first in start[1].items():
+        last = end[1].get(name)
+        if last is None:
+            continue  # killed (or restarted) during the span: not judged
+        out[name] = {"rss_mb_from": round(first / 2**20, 1), "rss_mb_end": round(last / 2**20, 1),
+                     "growth": round((last - first) / first, 4) if first else None}
+    return out
+
+
+def p99_by_minute(records) -> list[dict[str, Any]]:
+    ok = [r for r in records if r.ok]
+    if not ok:
+        return []
+    out = []
+    for minute in range(int(max(r.t_send for r in ok) // 60) + 1):
+        ms = [r.latency_s * 1000 for r in ok if minute * 60 <= r.t_send < (minute + 1) * 60]
+        if ms:
+            out.append({"minute": minute, "ok": len(ms),
+                        "p99_ms": round(float(np.percentile(ms, 99)), 1)})
+    return out
+
+
+def soak_verdict(lost: int, bad_5xx: int, growth: dict, minutes: list[dict]) -> dict:
+    first = minutes[0]["p99_ms"] if minutes else None
+    p99_ok = bool(minutes) and all(m["p99_ms"] <= MINUTE_P99_FACTOR * first for m in minutes)
+    rss_ok = all(g["growth"] is not None and g["growth"] <= RSS_GROWTH_LIMIT
+                 for g in growth.values())
+    return {"requests_lost": lost, "bad_input_5xx": bad_5xx,
+            "rss_judged_processes": len(growth), "rss_growth_ok": rss_ok,
+            "minute_p99_ok": p99_ok,
+            "ok": lost == 0 and bad_5xx == 0 and rss_ok and p99_ok and bool(growth)}
+
+
+def run_soak_phases(app: str, base: str, config, images, targets, duration_s: float,
+                    capacity_rps: float, load, say, load_factor: float = 0.7,
+                    kill_every_s: float = 120.0, burst_every_s: float = 60.0,
+                    rss_every_s: float = 10.0) -> dict[str, Any]:
+    """The soak proper, on an app already deployed and warmed up."""
+    import httpx
+
+    from load_tests.chaos.attacks import bomb_body
+    from load_tests.chaos.faults import client_accounting, kill_replica, probe_catalogue, run_probes
+
+    url = base + "/v1/classify"
+    stop = threading.Event()
+    samples: list[tuple[float, dict[str, int]]] = []
+    kills: list[dict] = []
+    bursts: list[dict] = []
+    limits = config.ingress
+    probes = probe_catalogue(limits.max_images_per_request, limits.max_body_bytes,
+                             limits.max_pixels)
+    bomb = bomb_body()
+    t0 = time.monotonic()
+
+    def sampler() -> None:
+        while not stop.is_set():
+            samples.append((time.monotonic() - t0, sample_rss(replica_pids(app))))
+            stop.wait(rss_every_s)
+
+    def killer() -> None:
+        k = 0
+        while not stop.wait(kill_every_s):
+            deployment, _ = targets[k % len(targets)]
+            event = {"at_s": round(time.monotonic() - t0, 1), "deployment": deployment}
+            try:
+                event["actor"] = kill_replica(app, deployment, index=k)
+            except Exception as exc:  # noqa: BLE001 - reported, not fatal
+                event["error"] = f"{type(exc).__name__}: {exc}"
+            kills.append(event)
+            k += 1
+
+    def burster() -> None:
+        while not stop.wait(burst_every_s):
+            tallies = run_probes(url, probes, rounds=1)
+            statuses: dict[str, int] = {}
+            for tally in tallies.values():
+                for status, n in tally.statuses.items():
+                    statuses[str(status)] = statuses.get(str(status), 0) + n
+            for _ in range(3):
+                try:
+                    code = str(httpx.post(url, content=bomb, timeout=60, headers={
+                        "content-type": "application/json"}).status_code)
+                except httpx.HTTPError as exc:
+                    code = type(exc).__name__
+                statuses[f"bomb:{code}"] = statuses.get(f"bomb:{code}", 0) + 1
+            bursts.append({"at_s": round(time.monotonic() - t0, 1), "statuses": statuses})
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (sampler, killer, burster)]
+    for thread in threads:
+        thread.start()
+    rate = load_factor * capacity_rps
+    say(f"soak: {rate:.1f} req/s for {duration_s:.0f} s, a replica kill every "
+        f"{kill_every_s:.0f} s, bad inputs + pixel bombs every {burst_every_s:.0f} s")
+    result = load(url, images, f"poisson:{rate:.3f}", duration_s)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=120)
+    books = client_accounting(result.records)
+    bad_5xx = sum(n for b in bursts for s, n in b["statuses"].items()
+                  if s.removeprefix("bomb:").isdigit() and int(s.removeprefix("bomb:")) >= 500)
+    unanswered = sum(n for b in bursts for s, n in b["statuses"].items()
+                     if not s.removeprefix("bomb:").isdigit() or s.removeprefix("bomb:") == "0")
+    minutes = p99_by_minute(result.records)
+    growth = rss_growth(samples, min(RSS_FROM_S, duration_s / 4))
+    return {
+        "note": "CPU-only machine: GPU classes are EMULATED; all figures measured in this run",
+        "duration_s": round(duration_s, 1), "offered_rps": result.summary.offered_rps,
+        "capacity_rps": round(capacity_rps, 2), "load_factor": load_factor,
+        "status_counts": result.summary.status_counts, "client_accounting": books,
+        "replica_kills": kills, "bad_input_bursts": bursts,
+        "rss_from_s": min(RSS_FROM_S, duration_s / 4), "rss_growth": growth,
+        "rss_samples": [{"t_s": round(t, 1), "rss_mb": {k: round(v / 2**20, 1)
+                                                        for k, v in rss.items()}}
+                        for t, rss in samples],
+        "p99_by_minute": minutes,
+        "verdict": soak_verdict(books["lost"] + unanswered, bad_5xx, growth, minutes),
+    }

@@ -1,0 +1,141 @@
+"""One source of truth for a cascade's live exit policies: a detached, named Ray actor.
+
+Every ingress replica of an application reads the same store, so an admin change made
+through any replica reaches all of them (each polls the store's version), and it
+survives an ingress restart (the store is detached: it outlives the replicas). Versions
+count up on every change. The deployment's own policies (Serve `user_config`) win
+whenever THEY change (a redeploy with new thresholds); an unchanged redeploy or a
+replica restart keeps the admin's changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import ray
+
+logger = logging.getLogger("ray.serve")
+STORE_NAMESPACE = "serve"
+
+
+def store_name(app_name: str) -> str:
+    return f"coe-policy-store-{app_name or 'default'}"
+
+
+class VersionedPolicies:
+    """The versioned exit policies of one application (tier name -> ExitPolicyConfig dict).
+
+    Plain Python (unit-tested); `PolicyStore` is this class as a Ray actor.
+    """
+
+    def __init__(self, exit_policies: dict) -> None:
+        self._config = dict(exit_policies)
+        self._live = dict(exit_policies)
+        self._version = 1
+        self._source = "config"
+        self._updated_at = time.time()
+
+    def get(self) -> dict:
+        return {"version": self._version, "source": self._source,
+                "updated_at": self._updated_at, "exit_policies": dict(self._live)}
+
+    def offer_config(self, exit_policies: dict) -> dict:
+        """The deployment's configured policies: adopted only if they differ from the last
+        ones offered (a redeploy with new thresholds), else the live ones stay."""
+        if exit_policies != self._config:
+            self._config = dict(exit_policies)
+            self._set(dict(exit_policies), "config")
+        return self.get()
+
+    def update(self, exit_policies: dict) -> dict:
+        """An admin change of some tiers' policies (already validated by the ingress)."""
+        self._set({**self._live, **exit_policies}, "admin")
+        return self.get()
+
+    def _set(self, policies: dict, source: str) -> None:
+        self._live = policies
+        self._version += 1
+        self._source = source
+        self._updated_at = time.time()
+
+
+PolicyStore = ray.remote(num_cpus=0)(VersionedPolicies)
+
+
+def connect(app_name: str, exit_policies: dict):
+    """The application's store, created (detached) with `exit_policies` if it is new."""
+    return PolicyStore.options(
+        name=store_name(app_name), namespace=STORE_NAMESPACE, lifetime="detached",
+        get_if_exists=True,
+    ).remote(exit_policies)
+
+
+class PolicySync:
+    """An ingress replica's link to the store: push changes, pull the live version."""
+
+    def __init__(self, app_name: str, apply: Callable[[dict], None],
+                 refresh_s: float = 0.5) -> None:
+        self.app_name = app_name
+        self.apply = apply  # called with a store snapshot whose version is new here
+        self.refresh_s = refresh_s
+        self.version = 0
+        self.source = "config"
+        self._store = None
+        self._poller: asyncio.Task | None = None
+        self._offer: asyncio.Task | None = None
+
+    def _handle(self, exit_policies: dict):
+        if self._store is None:
+            self._store = connect(self.app_name, exit_policies)
+        return self._store
+
+    def _take(self, snapshot: dict) -> dict:
+        if snapshot["version"] != self.version:
+            self.apply(snapshot)
+            self.version = snapshot["version"]
+            self.source = snapshot["source"]
+        return snapshot
+
+    async def offer_config(self, exit_policies: dict) -> dict:
+        snapshot = await self._handle(exit_policies).offer_config.remote(exit_policies)
+        self._start_polling()
+        return self._take(snapshot)
+
+    def offer_config_soon(self, exit_policies: dict) -> None:
+        """`offer_config` in the background (retried until the store answers), then
+        keep polling; the caller goes on at once with the configured policies."""
+        async def offer() -> None:
+            while True:
+                try:
+                    await self.offer_config(exit_policies)
+                    return
+                except Exception as exc:  # noqa: BLE001 - retried; the config stays live
+                    logger.warning("policy store not reachable yet (%s); retrying",
+                                   type(exc).__name__)
+                    await asyncio.sleep(self.refresh_s)
+
+        self._offer = asyncio.get_running_loop().create_task(offer())
+
+    async def update(self, exit_policies: dict, full: dict) -> dict:
+        return self._take(await self._handle(full).update.remote(exit_policies))
+
+    async def refresh(self) -> dict | None:
+        if self._store is None:
+            return None
+        return self._take(await self._store.get.remote())
+
+    def _start_polling(self) -> None:
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            try:
+                await self.refresh()
+            except Exception as exc:  # noqa: BLE001 - keep the last live policy meanwhile
+                logger.warning("policy store unreachable (%s); keeping version %d",
+                               type(exc).__name__, self.version)

@@ -1,0 +1,35 @@
+"""The chaos attack phases' pure parts: the bomb body and the quorum audit."""
+
+import base64
+import io
+import json
+
+from PIL import Image
+
+from load_tests.chaos.attacks import bomb_body, summarise_stream
+
+
+def test_bomb_body_is_small_but_huge_in_pixels():
+    body = bomb_body(count=3, side=2048)
+    images = json.loads(body)["images"]
+    assert len(images) == 3 and len(body) < 100_000
+    with Image.open(io.BytesIO(base64.b64decode(images[0]))) as image:
+        assert image.size == (2048, 2048)
+
+
+def tier(decision, quorum_met=True):
+    return {"decision": decision, "quorum_met": quorum_met}
+
+
+def test_quorum_audit_counts_silent_exits_and_accuracy_of_200s_only():
+    rows = [
+        {"status": 200, "correct": True, "degraded": True,
+         "tiers": [tier("escalate", False), tier("exit")]},
+        {"status": 200, "correct": False, "degraded": False, "tiers": [tier("exit", False)]},
+        {"status": 200, "correct": True, "degraded": False, "tiers": [tier("exit")]},
+        {"status": 503},
+    ]
+    summary = summarise_stream(rows)
+    assert summary["accuracy"] == 2 / 3 and summary["status_counts"] == {"200": 3, "503": 1}
+    assert (summary["below_quorum"], summary["escalated_or_marked"],
+            summary["silent_exits"]) == (2, 1, 1)

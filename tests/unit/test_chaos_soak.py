@@ -1,0 +1,38 @@
+"""The soak's pure parts: durations, RSS growth, per-minute p99 and the verdict."""
+
+import pytest
+
+from load_tests.chaos.soak import p99_by_minute, parse_duration, rss_growth, soak_verdict
+from load_tests.client.records import RequestRecord
+
+
+def test_parse_duration():
+    assert parse_duration("20m") == 1200 and parse_duration("90s") == 90
+    assert parse_duration("1h") == 3600 and parse_duration("45") == 45
+    with pytest.raises(ValueError, match="duration like 20m"):
+        parse_duration("soon")
+
+
+def test_rss_growth_judges_processes_alive_over_the_span_only():
+    mb = 2**20
+    samples = [(0.0, {"a": 100 * mb}), (300.0, {"a": 100 * mb, "b": 50 * mb}),
+               (600.0, {"a": 108 * mb, "c": 10 * mb})]
+    growth = rss_growth(samples, from_s=300.0)
+    assert set(growth) == {"a"} and growth["a"]["growth"] == pytest.approx(0.08)
+
+
+def record(seq, t_send, ms):
+    return RequestRecord(seq=seq, image_index=0, label=0, t_send=t_send, latency_s=ms / 1000,
+                         outcome="answered", status=200, ok=True)
+
+
+def test_minute_p99_and_verdict():
+    records = [record(i, i * 6.0, 100 + (50 if i >= 10 else 0)) for i in range(20)]
+    minutes = p99_by_minute(records)
+    assert [m["minute"] for m in minutes] == [0, 1] and minutes[1]["p99_ms"] == 150.0
+    growth = {"a": {"growth": 0.05}}
+    assert soak_verdict(0, 0, growth, minutes)["ok"]
+    assert not soak_verdict(1, 0, growth, minutes)["ok"]
+    assert not soak_verdict(0, 0, {"a": {"growth": 0.2}}, minutes)["ok"]
+    slow = minutes + [{"minute": 2, "ok": 5, "p99_ms": 250.0}]
+    assert not soak_verdict(0, 0, growth, slow)["minute_p99_ok"]

@@ -1,0 +1,88 @@
+"""The live-policy store: versioned, admin changes kept until the config itself changes."""
+
+import asyncio
+
+import pytest
+
+from serve_app.admin import token_digest
+from serve_app.app import BuildArgs, admin_digest
+from serve_app.policy_store import PolicySync, VersionedPolicies
+
+CONFIG = {"t0": {"kind": "agreement", "threshold": 1.0, "min_members": None}}
+LOOSE = {"t0": {"kind": "agreement", "threshold": 0.5, "min_members": None}}
+
+
+def test_versions_count_up_and_admin_changes_survive_an_unchanged_config():
+    store = VersionedPolicies(CONFIG)
+    assert store.get()["version"] == 1 and store.get()["source"] == "config"
+    after = store.update(LOOSE)
+    assert after["version"] == 2 and after["source"] == "admin"
+    # an ingress restart re-offers the same config: the admin's change stays live
+    assert store.offer_config(CONFIG)["exit_policies"] == LOOSE
+    assert store.get()["version"] == 2
+
+
+def test_a_changed_config_wins_over_admin_changes():
+    store = VersionedPolicies(CONFIG)
+    store.update(LOOSE)
+    new = {"t0": {"kind": "confidence", "threshold": 0.8, "min_members": 2}}
+    snap = store.offer_config(new)
+    assert snap["exit_policies"] == new and snap["version"] == 3 and snap["source"] == "config"
+
+
+class FakeActor:
+    """A VersionedPolicies behind `.method.remote(...)` awaitables, like a Ray actor."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        method = getattr(self.inner, name)
+
+        class Remote:
+            @staticmethod
+            def remote(*args):
+                async def call():
+                    return method(*args)
+                return call()
+
+        return Remote
+
+
+def test_every_replica_applies_a_change_made_through_another():
+    shared = FakeActor(VersionedPolicies(CONFIG))
+    applied = {"a": [], "b": []}
+    replicas = {}
+    for name in applied:
+        sync = PolicySync("app", lambda snap, n=name: applied[n].append(snap["version"]))
+        sync._store = shared
+        replicas[name] = sync
+
+    async def scenario():
+        await replicas["a"].refresh()
+        await replicas["b"].refresh()
+        await replicas["a"].update(LOOSE, CONFIG)
+        await replicas["b"].refresh()
+        await replicas["b"].refresh()  # same version: not applied twice
+
+    asyncio.run(scenario())
+    assert applied == {"a": [1, 2], "b": [1, 2]}
+    assert replicas["b"].source == "admin"
+
+
+def test_admin_token_from_env_or_file_and_required_refuses_loudly(tmp_path, monkeypatch):
+    monkeypatch.delenv("COE_ADMIN_TOKEN", raising=False)
+    assert admin_digest(BuildArgs(config="x")) is None
+    monkeypatch.setenv("COE_ADMIN_TOKEN", "from-env")
+    assert admin_digest(BuildArgs(config="x")) == token_digest("from-env")
+    assert admin_digest(BuildArgs(config="x", admin_api="off")) is None
+    monkeypatch.delenv("COE_ADMIN_TOKEN")
+    token_file = tmp_path / "token"
+    token_file.write_text("from-file\n")
+    args = BuildArgs(config="x", admin_token_file=str(token_file), admin_api="required")
+    assert admin_digest(args) == token_digest("from-file")
+    with pytest.raises(ValueError, match="admin_api is 'required' but no admin token"):
+        admin_digest(BuildArgs(config="x", admin_api="required"))
+    token_file.write_text("")
+    with pytest.raises(ValueError, match="is empty"):
+        admin_digest(args)
