@@ -47,7 +47,9 @@ def test_full_queue_sheds_fast_with_retry_after_and_recovers(rel_url):
     for response, seconds in shed:
         assert response.headers.get("retry-after") == "2"
         assert PROXY_SHED_TEXT in response.text
-        assert seconds < 1.0, f"a shed request took {seconds:.2f} s"
+        # shed at the door: answered before the slow tier could finish even one batch, so
+        # it never waited in a queue (a fixed 1 s bound failed on a busy 2-core machine)
+        assert seconds < SLOW_SECONDS, f"a shed request took {seconds:.2f} s"
     # Bounded by the queue, not by how many were sent: an admitted request waits behind at
     # most max_ongoing + max_queued = 8 others, and the slow tier finishes at least one per
     # SLOW_SECONDS even when staggered arrivals make its batches size 1 (seen in CI);
