@@ -191,6 +191,25 @@ def _start_node(node: NodeState, env: dict[str, str], attempt: int = 1) -> subpr
     return process
 
 
+def _restart_gave_up(
+    state: ClusterState, node: NodeState, started: dict[str, subprocess.Popen],
+    env: dict[str, str], attempt: int, doing: str,
+) -> int:
+    """A `ray start` that gave up (Ray waits a fixed 30 s for its raylet to register, too
+    short on an overloaded machine): clear what it left and start it again; the next
+    attempt number. After WORKER_START_ATTEMPTS attempts it is an error."""
+    code = started[node.name].returncode
+    if attempt >= WORKER_START_ATTEMPTS:
+        raise _node_failure(
+            node, f"exited with code {code} while {doing} ({attempt} attempts)", state.temp_dir
+        )
+    leftovers = processes.owned_tree(node.pid, node.create_time)
+    processes.stop_trees([leftovers], grace_s=5.0)
+    started[node.name] = _start_node(node, env, attempt + 1)
+    save_state(state)
+    return attempt + 1
+
+
 def _start_head(
     state: ClusterState, started: dict[str, subprocess.Popen], env: dict[str, str],
     timeout_s: float,
@@ -211,20 +230,9 @@ def _start_head(
     started[head.name] = _start_node(head, env, attempt)
     save_state(state)
     while time.monotonic() < deadline:
-        process = started[head.name]
-        if process.poll() is not None:
-            if attempt >= WORKER_START_ATTEMPTS:
-                raise _node_failure(
-                    head,
-                    f"exited with code {process.returncode} while starting ({attempt} attempts)",
-                    state.temp_dir,
-                )
-            attempt += 1
-            leftovers = processes.owned_tree(head.pid, head.create_time)
-            processes.stop_trees([leftovers], grace_s=5.0)
+        if started[head.name].poll() is not None:
             address_file.unlink(missing_ok=True)
-            started[head.name] = _start_node(head, env, attempt)
-            save_state(state)
+            attempt = _restart_gave_up(state, head, started, env, attempt, "starting")
             continue
         if address_file.is_file() and address_file.read_text().strip():
             return
@@ -270,19 +278,8 @@ def _join_node(
                 f"exited with code {process.returncode} while {node.name} joined",
                 state.temp_dir,
             )
-        process = started[node.name]
-        if process.poll() is not None:
-            if attempt >= WORKER_START_ATTEMPTS:
-                raise _node_failure(
-                    node,
-                    f"exited with code {process.returncode} while joining ({attempt} attempts)",
-                    state.temp_dir,
-                )
-            attempt += 1
-            leftovers = processes.owned_tree(node.pid, node.create_time)
-            processes.stop_trees([leftovers], grace_s=5.0)
-            started[node.name] = _start_node(node, env, attempt)
-            save_state(state)
+        if started[node.name].poll() is not None:
+            attempt = _restart_gave_up(state, node, started, env, attempt, "joining")
         alive = _alive_nodes(ray, {node.name})
         if node.name in alive:
             return alive[node.name]
