@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def wait_until(predicate, timeout_s: float = 60.0, interval_s: float = 0.2):
@@ -13,3 +15,30 @@ def wait_until(predicate, timeout_s: float = 60.0, interval_s: float = 0.2):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval_s)
+
+
+@contextmanager
+def deployed_app(
+    base_url: str, config: dict | str, app: str, prefix: str, timeout_s: float = 60.0
+) -> Iterator[str]:
+    """Deploy `config` as Serve app `app` at `prefix`; yield its URL once /healthz answers
+    200; delete the app afterwards."""
+    import httpx
+    from ray import serve
+
+    from serve_app.app import build_app
+
+    serve.run(build_app({"config": config}), name=app, route_prefix=prefix)
+    url = base_url + prefix
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(url + "/healthz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        assert wait_until(healthy, timeout_s=timeout_s), "route never became reachable"
+        yield url
+    finally:
+        serve.delete(app)

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from serve_app.schemas import ClassifyResponse
-from tests.integration.serve_helpers import wait_until
+from tests.integration.serve_helpers import deployed_app
 
 APP = "it-sizes"
 PREFIX = "/it-sizes"
@@ -31,9 +31,7 @@ def _jpeg(height: int, width: int, seed: int) -> bytes:
 def sizes_url(ray_serve, tmp_path_factory):
     import torch
     import torchvision
-    from ray import serve
 
-    from serve_app.app import build_app
 
     torch.manual_seed(0)
     weights = tmp_path_factory.mktemp("byo") / "resnet18.pth"
@@ -48,18 +46,8 @@ def sizes_url(ray_serve, tmp_path_factory):
              "members": [{"model": f"torchvision:resnet18@{weights}?size=224", "name": "r18"}]},
         ],
     }
-    serve.run(build_app({"config": config}), name=APP, route_prefix=PREFIX)
-    url = ray_serve + PREFIX
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(url + "/healthz", timeout=5).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    assert wait_until(healthy, timeout_s=120), "route never became reachable"
-    yield url
-    serve.delete(APP)
+    with deployed_app(ray_serve, config, APP, PREFIX, timeout_s=120) as url:
+        yield url
 
 
 def test_members_declare_32_and_224(sizes_url):

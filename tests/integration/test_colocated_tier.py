@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from serve_app.schemas import ClassifyResponse
-from tests.integration.serve_helpers import wait_until
+from tests.integration.serve_helpers import deployed_app
 from tests.integration.test_cascade_serve import PNG, png, standin
 
 APP = "it-colocated"
@@ -27,22 +27,10 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def colocated_url(ray_serve):
-    from ray import serve
 
-    from serve_app.app import build_app
 
-    serve.run(build_app({"config": CONFIG}), name=APP, route_prefix=PREFIX)
-    url = ray_serve + PREFIX
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(url + "/healthz", timeout=5).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    assert wait_until(healthy, timeout_s=60), "route never became reachable"
-    yield url
-    serve.delete(APP)
+    with deployed_app(ray_serve, CONFIG, APP, PREFIX) as url:
+        yield url
 
 
 def _classify(url: str, votes: list[int]):

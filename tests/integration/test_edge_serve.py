@@ -12,7 +12,7 @@ import pytest
 
 from serve_app.edge_client import EdgeClient, EdgeMismatchError
 from serve_app.schemas import ClassifyResponse
-from tests.integration.serve_helpers import wait_until
+from tests.integration.serve_helpers import deployed_app
 from tests.integration.test_cascade_serve import CLASSES, PNG, png, standin
 
 APP = "it-edge"
@@ -31,22 +31,10 @@ EDGE = {"X-Coe-Start-Tier": "1", **PNG}
 
 @pytest.fixture(scope="module")
 def edge_url(ray_serve):
-    from ray import serve
 
-    from serve_app.app import build_app
 
-    serve.run(build_app({"config": CONFIG}), name=APP, route_prefix=PREFIX)
-    url = ray_serve + PREFIX
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(url + "/healthz", timeout=5).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    assert wait_until(healthy, timeout_s=60), "route never became reachable"
-    yield url
-    serve.delete(APP)
+    with deployed_app(ray_serve, CONFIG, APP, PREFIX) as url:
+        yield url
 
 
 def post(url, votes, headers):
