@@ -19,10 +19,11 @@ def wait_until(predicate, timeout_s: float = 60.0, interval_s: float = 0.2):
 
 @contextmanager
 def deployed_app(
-    base_url: str, config: dict | str, app: str, prefix: str, timeout_s: float = 60.0
+    base_url: str, config: dict | str, app: str, prefix: str, timeout_s: float = 60.0,
+    health_path: str = "/healthz",
 ) -> Iterator[str]:
-    """Deploy `config` as Serve app `app` at `prefix`; yield its URL once /healthz answers
-    200; delete the app afterwards."""
+    """Deploy `config` as Serve app `app` at `prefix`; yield its URL once `health_path`
+    answers 200; delete the app afterwards."""
     import httpx
     from ray import serve
 
@@ -33,7 +34,7 @@ def deployed_app(
 
     def healthy() -> bool:
         try:
-            return httpx.get(url + "/healthz", timeout=5).status_code == 200
+            return httpx.get(url + health_path, timeout=10).status_code == 200
         except httpx.HTTPError:
             return False
 

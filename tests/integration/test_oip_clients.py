@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.fixtures.standin import paint
-from tests.integration.serve_helpers import wait_until
+from tests.integration.serve_helpers import deployed_app
 from tests.integration.test_cascade_serve import CLASSES, png, standin
 
 APP = "it-oip"
@@ -34,22 +34,9 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def oip_url(ray_serve):
-    from ray import serve
-
-    from serve_app.app import build_app
-
-    serve.run(build_app({"config": CONFIG}), name=APP, route_prefix=PREFIX)
-    url = ray_serve + PREFIX
-
-    def ready() -> bool:
-        try:
-            return httpx.get(url + "/v2/health/ready", timeout=10).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    assert wait_until(ready, timeout_s=90), "v2 readiness never became true"
-    yield url
-    serve.delete(APP)
+    with deployed_app(ray_serve, CONFIG, APP, PREFIX, timeout_s=90,
+                      health_path="/v2/health/ready") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
