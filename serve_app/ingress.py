@@ -459,6 +459,11 @@ class CascadeIngress:
                     images, deadline_s=deadline_s, started=start, start_tier=start_tier)
             attach_edge_traces(outcomes, edge)
             answer = self._answer(outcomes)
+            self._record(start_tier, outcomes)
+            # Nobody will read it. A cancel that raced with the answer lands here too.
+            if await request.is_disconnected():
+                self.stats.record_client_closed()
+                return answer
         except (InputError, CascadeError, Overloaded) as exc:  # answered by its handler
             self._account(exc.status, start)
             raise
@@ -469,16 +474,16 @@ class CascadeIngress:
             logger.exception("classify failed")
             self._account(500, start)
             raise CascadeError("the cascade failed; see server logs") from exc
+        self._account(200, start)
+        return answer
+
+    def _record(self, start_tier: int, outcomes) -> None:
+        """Count answered images in stats, metrics, edge traffic and the budget keeper."""
         self.stats.record_outcomes(outcomes)
         self.metrics.record_outcomes(outcomes)
         self.traffic.record(start_tier, outcomes)
         self.traffic_metrics.record(start_tier, outcomes)
         self._keep_budget(outcomes)
-        if await request.is_disconnected():  # nobody will read it (Serve may not cancel us)
-            self.stats.record_client_closed()
-            return answer
-        self._account(200, start)
-        return answer
 
     @fastapi_app.get("/v1/cascade", response_model=CascadeDescription)
     async def cascade(self) -> CascadeDescription:
@@ -518,8 +523,7 @@ class CascadeIngress:
         when one has no acceptable answer (serve_app.oip's infer route)."""
         outcomes = await self.runner.run(images, deadline_s=deadline_s, started=start)
         self._answer(outcomes)
-        self.stats.record_outcomes(outcomes)
-        self.metrics.record_outcomes(outcomes)
+        self._record(0, outcomes)
         return outcomes
 
     def _account(self, status: int, start: float) -> None:
