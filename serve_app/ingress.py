@@ -349,7 +349,10 @@ class CascadeIngress:
 
     def _apply_snapshot(self, snapshot: dict) -> None:
         """Make a policy-store snapshot live here (called when its version is new)."""
-        update = PolicyUpdate.model_validate({"exit_policies": snapshot["exit_policies"]})
+        update = PolicyUpdate.model_validate({"exit_policies": snapshot["exit_policies"],
+                                              "budget": snapshot.get("budget")})
+        if update.budget is not None and self.keeper is None:
+            update = update.model_copy(update={"budget": None})  # no keeper here: nothing to set
         self._apply(self._known_tiers(update))
 
     def _known_tiers(self, update: PolicyUpdate) -> PolicyUpdate:
@@ -400,6 +403,8 @@ class CascadeIngress:
 
             if update.budget is not None:
                 self.keeper.set_target(update.budget)
+                budget = self.config.budget.model_copy(update={"target": update.budget})
+                self.config = self.config.model_copy(update={"budget": budget})
             self.keeper.rebase(learned_thresholds(self.config.tiers))
             self.runner.tiers = apply_thresholds(self.runner.tiers, self.keeper.thresholds())
 
@@ -427,9 +432,9 @@ class CascadeIngress:
         update = self._known_tiers(parse_json(body, PolicyUpdate, "invalid_policy"))
         live = {name: policy.model_dump(mode="json")
                 for name, policy in self.live_policies().items()}
-        await self.policy_sync.update(update.model_dump(mode="json")["exit_policies"], live)
-        if update.budget is not None:  # the keeper is per replica: B changes here
-            self._apply(PolicyUpdate(exit_policies={}, budget=update.budget))
+        # B goes through the store too: every replica's keeper gets the new target
+        await self.policy_sync.update(update.model_dump(mode="json")["exit_policies"], live,
+                                      budget=update.budget)
         logger.info("exit policies changed by admin (version %d): %s",
                     self.policy_sync.version, self.live_policies())
         budget = None if self.keeper is None else self.keeper.target

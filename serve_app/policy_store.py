@@ -26,7 +26,8 @@ def store_name(app_name: str) -> str:
 
 
 class VersionedPolicies:
-    """The versioned exit policies of one application (tier name -> ExitPolicyConfig dict).
+    """The versioned exit policies of one application (tier name -> ExitPolicyConfig dict),
+    and the budget keeper's target B when an admin set one (None: the config's).
 
     Plain Python (unit-tested); `PolicyStore` is this class as a Ray actor.
     """
@@ -34,24 +35,29 @@ class VersionedPolicies:
     def __init__(self, exit_policies: dict) -> None:
         self._config = dict(exit_policies)
         self._live = dict(exit_policies)
+        self._budget: float | None = None
         self._version = 1
         self._source = "config"
         self._updated_at = time.time()
 
     def get(self) -> dict:
         return {"version": self._version, "source": self._source,
-                "updated_at": self._updated_at, "exit_policies": dict(self._live)}
+                "updated_at": self._updated_at, "exit_policies": dict(self._live),
+                "budget": self._budget}
 
     def offer_config(self, exit_policies: dict) -> dict:
         """The deployment's configured policies: adopted only if they differ from the last
         ones offered (a redeploy with new thresholds), else the live ones stay."""
         if exit_policies != self._config:
             self._config = dict(exit_policies)
+            self._budget = None
             self._set(dict(exit_policies), "config")
         return self.get()
 
-    def update(self, exit_policies: dict) -> dict:
-        """An admin change of some tiers' policies (already validated by the ingress)."""
+    def update(self, exit_policies: dict, budget: float | None = None) -> dict:
+        """An admin change of some tiers' policies and/or of B (validated by the ingress)."""
+        if budget is not None:
+            self._budget = float(budget)
         self._set({**self._live, **exit_policies}, "admin")
         return self.get()
 
@@ -119,8 +125,8 @@ class PolicySync:
 
         self._offer = asyncio.get_running_loop().create_task(offer())
 
-    async def update(self, exit_policies: dict, full: dict) -> dict:
-        return self._take(await self._handle(full).update.remote(exit_policies))
+    async def update(self, exit_policies: dict, full: dict, budget: float | None = None) -> dict:
+        return self._take(await self._handle(full).update.remote(exit_policies, budget))
 
     async def refresh(self) -> dict | None:
         if self._store is None:

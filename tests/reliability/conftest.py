@@ -105,6 +105,7 @@ POLICY_CONFIG = {  # two ingress replicas sharing one policy store
         {"name": "t1", "gpu_class": "L4", "members": [member("standin:member2", "r")]},
     ],
     "ingress": {"replicas": 2, "member_timeout_s": 15.0},
+    "budget": {"target": 5.0},  # keeper off: B is only carried (and changed by the admin)
 }
 
 

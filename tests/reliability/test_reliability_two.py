@@ -111,20 +111,23 @@ def test_both_ingress_replicas_serve_the_admin_policy_even_after_one_is_killed(p
         for _ in range(n):
             view = httpx.get(pol_url + "/v1/cascade", timeout=30).json()
             out[view["replica"]] = (view["tiers"][0]["exit_policy"]["threshold"],
-                                    view["policy_version"], view["policy_source"])
+                                    view["policy_version"], view["policy_source"],
+                                    view["budget"]["target"])
             if len(out) == 2:
                 break
         return out
 
     assert exits() == {"t1"}
     put = httpx.put(pol_url + "/v1/cascade/policy", headers=AUTH, timeout=30,
-                    json={"exit_policies": {"t0": {"kind": "agreement", "threshold": 0.5}}})
+                    json={"exit_policies": {"t0": {"kind": "agreement", "threshold": 0.5}},
+                          "budget": 7.5})
     assert put.status_code == 200, put.text
+    assert put.json()["budget"] == 7.5
     assert wait_until(lambda: {v[0] for v in views().values()} == {0.5}, timeout_s=20)
     live = views()
     assert len(live) == 2 and len(set(live.values())) == 1  # both replicas, one version
-    threshold, version, source = next(iter(live.values()))
-    assert source == "admin" and version >= 2
+    threshold, version, source, budget = next(iter(live.values()))
+    assert source == "admin" and version >= 2 and budget == 7.5  # B reached both keepers
     assert exits(20) == {"t0"}
     victims = replica_actor_names("pol", "CascadeIngress")
     assert len(victims) == 2
@@ -135,7 +138,7 @@ def test_both_ingress_replicas_serve_the_admin_policy_even_after_one_is_killed(p
     def replaced_and_live() -> bool:
         now = views()
         return (len(now) == 2 and set(now) != set(live)
-                and set(now.values()) == {(0.5, version, "admin")})
+                and set(now.values()) == {(0.5, version, "admin", 7.5)})
 
     assert wait_until(replaced_and_live, timeout_s=60)
     assert exits(20) == {"t0"}

@@ -86,3 +86,22 @@ def test_admin_token_from_env_or_file_and_required_refuses_loudly(tmp_path, monk
     token_file.write_text("")
     with pytest.raises(ValueError, match="is empty"):
         admin_digest(args)
+
+
+def test_an_admin_budget_reaches_every_replica_and_a_new_config_clears_it():
+    shared = FakeActor(VersionedPolicies(CONFIG))
+    seen = {"a": [], "b": []}
+    replicas = {}
+    for name in seen:
+        sync = PolicySync("app", lambda snap, n=name: seen[n].append(snap["budget"]))
+        sync._store = shared
+        replicas[name] = sync
+
+    async def scenario():
+        await replicas["a"].update({}, CONFIG, budget=2.5)
+        await replicas["b"].refresh()
+
+    asyncio.run(scenario())
+    assert seen == {"a": [2.5], "b": [2.5]}
+    assert shared.inner.update(LOOSE)["budget"] == 2.5  # a policy-only change keeps B
+    assert shared.inner.offer_config(LOOSE)["budget"] is None  # a new config: its own B
