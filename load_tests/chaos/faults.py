@@ -189,11 +189,29 @@ def error_code(response) -> str | None:
         return None
 
 
+def post_honouring_retry_after(client, url: str, retries: int, shed: Counter | None = None,
+                               **request):
+    """POST like a well-behaved client: a 503 that carries Retry-After (overload shed at
+    the door, before the body was read) is retried after that many seconds (at most 5),
+    up to `retries` times. Each shed is counted in `shed['503']`; the last answer wins."""
+    for attempt in range(retries + 1):
+        response = client.post(url, **request)
+        wait = response.headers.get("retry-after")
+        if response.status_code != 503 or wait is None or attempt == retries:
+            return response
+        if shed is not None:
+            shed["503"] += 1
+        time.sleep(min(float(wait), 5.0))
+    return response
+
+
 def run_probes(
     classify_url: str, probes: list[Probe], rounds: int = 3, timeout_s: float = 30.0,
-    on_response: Callable[[Probe, Any], None] | None = None,
+    on_response: Callable[[Probe, Any], None] | None = None, overload_retries: int = 0,
+    shed: Counter | None = None,
 ) -> dict[str, ProbeTally]:
-    """Send every probe `rounds` times; tally statuses per kind (a timeout counts as 0)."""
+    """Send every probe `rounds` times; tally statuses per kind (a timeout counts as 0).
+    With `overload_retries`, a 503 + Retry-After is retried (counted in `shed`)."""
     import httpx
 
     tallies: dict[str, ProbeTally] = {p.kind: ProbeTally() for p in probes}
@@ -203,7 +221,8 @@ def run_probes(
                 tally = tallies[probe.kind]
                 tally.count += 1
                 try:
-                    response = client.post(classify_url, **probe.request)
+                    response = post_honouring_retry_after(
+                        client, classify_url, overload_retries, shed, **probe.request)
                 except httpx.HTTPError:
                     tally.statuses[0] += 1
                     continue

@@ -36,3 +36,33 @@ def test_minute_p99_and_verdict():
     assert not soak_verdict(0, 0, {"a": {"growth": 0.2}}, minutes)["ok"]
     slow = minutes + [{"minute": 2, "ok": 5, "p99_ms": 250.0}]
     assert not soak_verdict(0, 0, growth, slow)["minute_p99_ok"]
+
+
+def test_a_shed_with_retry_after_is_retried_and_counted_and_a_4xx_is_final(monkeypatch):
+    from collections import Counter
+
+    from load_tests.chaos import faults
+
+    monkeypatch.setattr(faults.time, "sleep", lambda s: None)
+
+    class Reply:
+        def __init__(self, status, headers=None):
+            self.status_code, self.headers = status, headers or {}
+
+    class Client:
+        def __init__(self, replies):
+            self.replies, self.calls = list(replies), 0
+
+        def post(self, url, **request):
+            self.calls += 1
+            return self.replies.pop(0)
+
+    shed = Counter()
+    client = Client([Reply(503, {"retry-after": "1"}), Reply(422)])
+    assert faults.post_honouring_retry_after(client, "u", 3, shed).status_code == 422
+    assert client.calls == 2 and shed["503"] == 1
+    no_header = Client([Reply(503), Reply(200)])  # a 503 without Retry-After is final
+    assert faults.post_honouring_retry_after(no_header, "u", 3, shed).status_code == 503
+    always = Client([Reply(503, {"retry-after": "1"})] * 3)
+    assert faults.post_honouring_retry_after(always, "u", 2, shed).status_code == 503
+    assert always.calls == 3 and shed["503"] == 3
