@@ -235,20 +235,36 @@ def run_budget_command(args: argparse.Namespace) -> int:
 
 def _register_budget_stream(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
-        "budget-stream", help="OFFLINE simulated shifted stream: budget keeper on vs off",
+        "budget-stream", help="shifted stream, budget keeper on vs off (OFFLINE, or --live)",
         description="Replay cached test predictions as a stream whose share of hard images "
         "rises mid-run, through a learned cascade with static thresholds and with the "
         "online budget keeper; JSON report and a plot of realised cost over time. "
-        "Simulated, not served; EMULATED GPU classes.",
+        "Simulated, not served; EMULATED GPU classes. With --live: the same stream over "
+        "HTTP to the plan deployed twice (keeper off, keeper on) on a private Ray Serve "
+        "with the real models, after checking served exits against planner.simulate "
+        "(device time EMULATED from CPU time).",
     )
     p.add_argument("--cascade", required=True,
                    help="learned cascade YAML with a budget section (coe plan --policy "
                    "learned --objective budget --out ...)")
-    p.add_argument("--images", type=int, default=8000)
+    p.add_argument("--images", type=int, default=None,
+                   help="stream length (default: 8000 offline, 4000 --live)")
     p.add_argument("--hard-share-after", type=float, default=0.5)
     p.add_argument("--keeper-gain", type=float, default=None,
-                   help="keeper gain (logits per unit of relative error; default: the config's)")
-    p.add_argument("--out", default="reports/budget_stream", help="report directory")
+                   help="keeper gain (logits per unit of relative error; default: the "
+                   "config's; offline only)")
+    p.add_argument("--live", action="store_true",
+                   help="run against a private local Ray Serve with the real models")
+    p.add_argument("--check-images", type=int, default=1000,
+                   help="--live: test images of the agreement check (default: %(default)s)")
+    p.add_argument("--target", type=float, default=None,
+                   help="--live: B of both live apps, in the config's unit (default: the "
+                   "config's; the live EMULATED cost scale may differ from the planned one)")
+    p.add_argument("--port", type=int, default=18460,
+                   help="--live: Serve HTTP port on 127.0.0.1 (default: %(default)s)")
+    p.add_argument("--out", default=None,
+                   help="report directory (default: reports/budget_stream, --live: "
+                   "reports/budget_live)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_budget_stream_command)
@@ -259,7 +275,10 @@ def run_budget_stream_command(args: argparse.Namespace) -> int:
 
     from load_tests.experiments.budget_stream import StreamOptions, run_stream
 
-    options = StreamOptions(cascade=args.cascade, images=args.images,
+    if args.live:
+        return run_budget_live_command(args)
+    args.out = args.out or "reports/budget_stream"
+    options = StreamOptions(cascade=args.cascade, images=args.images or 8000,
                             hard_share_after=args.hard_share_after, out=args.out,
                             keeper_gain=args.keeper_gain)
     report = run_stream(options, progress=not args.no_progress)
@@ -274,4 +293,31 @@ def run_budget_stream_command(args: argparse.Namespace) -> int:
         print(report["simulated"])
         print(json.dumps(summary, indent=1))
         print(f"report: {out / 'budget_stream.json'}, {out / 'realized_cost.png'}")
+    return 0
+
+
+def run_budget_live_command(args: argparse.Namespace) -> int:
+    from load_tests.experiments.budget_live import LiveOptions, run_live
+
+    if args.keeper_gain is not None:
+        raise ValueError("--keeper-gain: offline only (live, the keeper runs the config's "
+                         "budget.keeper settings)")
+    options = LiveOptions(cascade=args.cascade, images=args.images or 4000,
+                          hard_share_after=args.hard_share_after, check_images=args.check_images,
+                          port=args.port, target=args.target,
+                          out=args.out or "reports/budget_live")
+    report = run_live(options, progress=not args.no_progress)
+    keys = ("before_shift", "after_shift", "after_shift_settled")
+    summary = {
+        "target": report["target"], "unit": report["unit"],
+        "check_agreement": report["check_agreement"],
+        "runs": {name: {k: run[k] for k in keys} for name, run in report["runs"].items()},
+        "within_10pct_after_shift": report["within_10pct_after_shift"],
+        "wall_seconds": report["wall_seconds"],
+    }
+    if not args.json:
+        print(report["live"])
+    print(json.dumps(summary, indent=None if args.json else 1))
+    if not args.json:
+        print(f"report: {options.out}/report.json, {options.out}/budget_live.png")
     return 0

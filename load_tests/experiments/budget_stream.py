@@ -36,7 +36,16 @@ class StreamOptions(BaseModel):
     out: str = "reports/budget_stream"
 
 
-def _stream(hard: np.ndarray, n: int, share_after: float, rng) -> tuple[np.ndarray, int]:
+def hard_images(tiers, probs, labels) -> np.ndarray:
+    """(n,) bool: "hard" = misclassified by the cascade's first tier alone."""
+    from planner.costs import uniform_cost_table
+    from planner.simulate import simulate
+
+    free = uniform_cost_table({m: 0.0 for m in tiers[0].members}, [tiers[0].gpu_class])
+    return ~simulate(tiers[:1], probs, labels, free).correct
+
+
+def shifted_stream(hard: np.ndarray, n: int, share_after: float, rng) -> tuple[np.ndarray, int]:
     """Indices of the stream: natural mix, then `share_after` hard from the midpoint."""
     half = n // 2
     first = rng.integers(0, hard.size, half)
@@ -77,13 +86,30 @@ def replay(tiers, probs, labels, order, tier_cost, keeper, batch: int):
             np.asarray(offsets))
 
 
+def offline_runs(config, tiers, probs, labels, stream, tier_cost, settings, batch: int,
+                 window: int) -> dict:
+    """`stream` = (order, shift_at) replayed with static thresholds and with the keeper."""
+    from serve_app.budget_keeper import BudgetKeeper, learned_thresholds
+
+    order, shift_at = stream
+    target = config.budget.target
+    runs = {}
+    for name, keeper in (
+        ("static", None),
+        ("keeper", BudgetKeeper(target, "device_ms", settings, learned_thresholds(config.tiers))),
+    ):
+        cost, correct, exits, offsets = replay(tiers, probs, labels, order, tier_cost, keeper,
+                                               batch)
+        runs[name] = summarise_run(cost, correct, offsets, shift_at, target, window, exits)
+    return runs
+
+
 def run_stream(options: StreamOptions, progress: bool = True) -> dict:
     from cascade.config import load_cascade
     from cost_model.device_time import emulation_note
     from planner.expected import config_cost_table
     from planner.predictions import pool_probs
     from planner.simulate import simulate, tiers_from_config
-    from serve_app.budget_keeper import BudgetKeeper, learned_thresholds
 
     config = load_cascade(options.cascade)
     if config.budget is None or config.budget.unit != "device_ms":
@@ -96,21 +122,14 @@ def run_stream(options: StreamOptions, progress: bool = True) -> dict:
     planned = simulate(tiers, probs, labels, costs)
     tier_cost = np.asarray(planned.tier_device_ms)
     rng = np.random.default_rng(options.seed)
-    first = simulate(tiers[:1], probs, labels, costs)
-    hard = ~first.correct
-    order, shift_at = _stream(hard, options.images, options.hard_share_after, rng)
+    hard = hard_images(tiers, probs, labels)
+    order, shift_at = shifted_stream(hard, options.images, options.hard_share_after, rng)
     target = config.budget.target
     settings = options.keeper or config.budget.keeper.model_copy(update={"enabled": True})
     if options.keeper_gain is not None:
         settings = settings.model_copy(update={"gain": options.keeper_gain})
-    runs = {}
-    for name, keeper in (
-        ("static", None),
-        ("keeper", BudgetKeeper(target, "device_ms", settings, learned_thresholds(config.tiers))),
-    ):
-        cost, correct, exits, offsets = replay(tiers, probs, labels, order, tier_cost, keeper,
-                                               options.batch)
-        runs[name] = _summary(cost, correct, offsets, shift_at, target, options, exits)
+    runs = offline_runs(config, tiers, probs, labels, (order, shift_at), tier_cost, settings,
+                        options.batch, options.window)
     report = {
         "simulated": "OFFLINE simulation over cached predictions (no server); device-ms per "
                      "image on EMULATED GPU classes",
@@ -138,8 +157,9 @@ def run_stream(options: StreamOptions, progress: bool = True) -> dict:
     return report
 
 
-def _summary(cost, correct, offsets, shift_at, target, options, exits) -> dict:
-    w = options.window
+def summarise_run(cost, correct, offsets, shift_at, target, window: int, exits) -> dict:
+    """Realised cost / B and accuracy before and after the shift, and per `window` images."""
+    w = window
     windows = [float(cost[i:i + w].mean()) for i in range(0, cost.size - w + 1, w)]
     settle = shift_at + w  # one window after the shift: the keeper has had time to see it
 
@@ -161,7 +181,9 @@ def _summary(cost, correct, offsets, shift_at, target, options, exits) -> dict:
     }
 
 
-def plot_stream(report: dict, path: Path) -> None:
+def plot_stream(report: dict, path: Path,
+                title: str = "Shifted stream, OFFLINE simulation: static vs budget keeper",
+                ylabel: str = "realised device-ms per image (window mean, EMULATED)") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -181,8 +203,8 @@ def plot_stream(report: dict, path: Path) -> None:
                label=f"hard share {report['hard_share_before']:.2f} -> "
                      f"{report['hard_share_after']:.2f}")
     ax.set_xlabel("images into the stream")
-    ax.set_ylabel("realised device-ms per image (window mean, EMULATED)")
-    ax.set_title("Shifted stream, OFFLINE simulation: static vs budget keeper")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -205,23 +205,24 @@ def _le(value, factor, reference) -> bool | None:
     return value <= factor * reference
 
 
-def start_ray(progress: bool, attempts: int = 4) -> None:
+def start_ray(progress: bool, attempts: int = 4, resources: dict | None = None,
+              namespace: str = "coe-collage-bench", label: str = "collage bench") -> None:
     """ray.init, retried: on a heavily loaded host the raylet can give up waiting for its
     dashboard agent (~15 s) and the node fails to start; a later attempt usually works."""
     import ray
 
     for attempt in range(1, attempts + 1):
         try:
-            ray.init(num_cpus=16, num_gpus=16, resources=EMULATED_RESOURCES,
+            ray.init(num_cpus=16, num_gpus=16, resources=resources or EMULATED_RESOURCES,
                      include_dashboard=False, logging_level="ERROR", log_to_driver=False,
-                     namespace="coe-collage-bench")
+                     namespace=namespace)
             return
         except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception here
             ray.shutdown()
             if attempt == attempts:
                 raise
             if progress:
-                print(f"[collage bench] ray.init attempt {attempt} failed: {exc}", flush=True)
+                print(f"[{label}] ray.init attempt {attempt} failed: {exc}", flush=True)
             time.sleep(5)
 
 
