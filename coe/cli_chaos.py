@@ -37,7 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overload-factor", type=float, default=3.0,
                         help="offered load as a multiple of measured capacity")
     parser.add_argument("--chaos-seconds", type=float, default=30.0)
-    parser.add_argument("--kills", type=int, default=3, help="replica kills during chaos")
+    parser.add_argument("--kills", type=int, default=3,
+                        help="replica kills during chaos (0: none, e.g. for a config whose "
+                        "members have one replica each, like the shipped ones)")
+    parser.add_argument("--no-attacks", action="store_true",
+                        help="skip the pixel-bomb and quorum phases (e.g. a colocated tier 0 "
+                        "has no member deployment to slow)")
     parser.add_argument("--capacity-seconds", type=float, default=8.0)
     parser.add_argument("--probe-rounds", type=int, default=3,
                         help="times each bad input is sent")
@@ -90,14 +95,15 @@ def run_chaos_command(args: argparse.Namespace) -> int:
     from load_tests.chaos.run import DEFAULT_CONFIG, ChaosOptions, run_chaos
     from load_tests.chaos.soak import parse_duration
 
-    if args.kills < 1 or args.overload_seconds <= 0 or args.chaos_seconds <= 0:
-        raise ValueError("--kills must be >= 1 and durations > 0")
+    if args.kills < 0 or args.overload_seconds <= 0 or args.chaos_seconds <= 0:
+        raise ValueError("--kills must be >= 0 and durations > 0")
     options = ChaosOptions(
         config=args.config or DEFAULT_CONFIG, port=args.port,
         capacity_seconds=args.capacity_seconds, overload_seconds=args.overload_seconds,
         overload_factor=args.overload_factor, chaos_seconds=args.chaos_seconds,
         kills=args.kills, probe_rounds=args.probe_rounds, progress=not args.no_progress,
         bomb_seconds=args.bomb_seconds, quorum_seconds=args.quorum_seconds,
+        attacks=not args.no_attacks,
         soak_seconds=parse_duration(args.soak) if args.soak else None,
     )
     report = run_chaos(options)
