@@ -18,7 +18,7 @@ import pytest
 
 from load_tests.client.images import load_request_images
 from serve_app.edge_client import EdgeClient
-from tests.integration.serve_helpers import wait_until
+from tests.integration.serve_helpers import deployed_app
 
 REPO = Path(__file__).resolve().parents[2]
 APP, PREFIX = "e2e-edge", "/e2e-edge"
@@ -27,22 +27,9 @@ N_IMAGES = 200
 
 @pytest.fixture(scope="module")
 def edge_url(shared_ray_serve):
-    from ray import serve
-
-    from serve_app.app import build_app
-
-    serve.run(build_app({"config": "configs/cifar10-coe.yaml"}), name=APP, route_prefix=PREFIX)
-    url = shared_ray_serve + PREFIX
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(url + "/healthz", timeout=5).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    assert wait_until(healthy, timeout_s=120), "route never became reachable"
-    yield url
-    serve.delete(APP)
+    with deployed_app(shared_ray_serve, "configs/cifar10-coe.yaml", APP, PREFIX,
+                      timeout_s=120) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

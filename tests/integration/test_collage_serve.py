@@ -17,7 +17,7 @@ from PIL import Image
 
 from tests.fixtures.faulty import SLOW_SECONDS
 from tests.fixtures.standin import paint
-from tests.integration.serve_helpers import wait_until
+from tests.integration.serve_helpers import deployed_app
 
 pytestmark = pytest.mark.timeout(180)
 PNG = {"content-type": "image/png"}
@@ -46,22 +46,8 @@ def png(votes: list[int]) -> bytes:
 
 @pytest.fixture(scope="module")
 def collage_url(ray_serve):
-    from ray import serve
-
-    from serve_app.app import build_app
-
-    serve.run(build_app({"config": CONFIG}), name="collage-it", route_prefix="/collage-it")
-    url = ray_serve + "/collage-it"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(url + "/healthz", timeout=5).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    assert wait_until(healthy, timeout_s=90), "collage app never became reachable"
-    yield url
-    serve.delete("collage-it")
+    with deployed_app(ray_serve, CONFIG, "collage-it", "/collage-it", timeout_s=90) as url:
+        yield url
 
 
 def test_late_member_answers_come_from_the_collage(collage_url):
