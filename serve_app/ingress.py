@@ -312,6 +312,8 @@ class CascadeIngress:
         from serve_app.budget_keeper import BudgetKeeper, KeeperMetrics, learned_thresholds
 
         self.keeper, self.keeper_metrics = None, None
+        # the configured B, offered to the policy store (an admin's B lives there)
+        self.configured_budget = None if self.config.budget is None else self.config.budget.target
         if self.config.budget is not None:
             base = learned_thresholds(self.config.tiers)
             self.keeper = BudgetKeeper.from_budget(self.config.budget, base)
@@ -345,7 +347,8 @@ class CascadeIngress:
         if user_config:
             update = self._known_tiers(PolicyUpdate.model_validate(user_config))
             self._apply(update)
-            self.policy_sync.offer_config_soon(update.model_dump(mode="json")["exit_policies"])
+            self.policy_sync.offer_config_soon(update.model_dump(mode="json")["exit_policies"],
+                                               self.configured_budget)
 
     def _apply_snapshot(self, snapshot: dict) -> None:
         """Make a policy-store snapshot live here (called when its version is new)."""

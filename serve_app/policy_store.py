@@ -27,15 +27,15 @@ def store_name(app_name: str) -> str:
 
 class VersionedPolicies:
     """The versioned exit policies of one application (tier name -> ExitPolicyConfig dict),
-    and the budget keeper's target B when an admin set one (None: the config's).
+    and the budget keeper's live target B (None: the cascade has no budget).
 
     Plain Python (unit-tested); `PolicyStore` is this class as a Ray actor.
     """
 
-    def __init__(self, exit_policies: dict) -> None:
-        self._config = dict(exit_policies)
+    def __init__(self, exit_policies: dict, budget: float | None = None) -> None:
+        self._config = (dict(exit_policies), budget)
         self._live = dict(exit_policies)
-        self._budget: float | None = None
+        self._budget = budget
         self._version = 1
         self._source = "config"
         self._updated_at = time.time()
@@ -45,12 +45,12 @@ class VersionedPolicies:
                 "updated_at": self._updated_at, "exit_policies": dict(self._live),
                 "budget": self._budget}
 
-    def offer_config(self, exit_policies: dict) -> dict:
-        """The deployment's configured policies: adopted only if they differ from the last
-        ones offered (a redeploy with new thresholds), else the live ones stay."""
-        if exit_policies != self._config:
-            self._config = dict(exit_policies)
-            self._budget = None
+    def offer_config(self, exit_policies: dict, budget: float | None = None) -> dict:
+        """The deployment's configured policies and B: adopted only if they differ from the
+        last ones offered (a redeploy with new thresholds or B), else the live ones stay."""
+        if (exit_policies, budget) != self._config:
+            self._config = (dict(exit_policies), budget)
+            self._budget = budget
             self._set(dict(exit_policies), "config")
         return self.get()
 
@@ -71,12 +71,12 @@ class VersionedPolicies:
 PolicyStore = ray.remote(num_cpus=0)(VersionedPolicies)
 
 
-def connect(app_name: str, exit_policies: dict):
-    """The application's store, created (detached) with `exit_policies` if it is new."""
+def connect(app_name: str, exit_policies: dict, budget: float | None = None):
+    """The application's store, created (detached) with `exit_policies` and B if it is new."""
     return PolicyStore.options(
         name=store_name(app_name), namespace=STORE_NAMESPACE, lifetime="detached",
         get_if_exists=True,
-    ).remote(exit_policies)
+    ).remote(exit_policies, budget)
 
 
 class PolicySync:
@@ -93,9 +93,9 @@ class PolicySync:
         self._poller: asyncio.Task | None = None
         self._offer: asyncio.Task | None = None
 
-    def _handle(self, exit_policies: dict):
+    def _handle(self, exit_policies: dict, budget: float | None = None):
         if self._store is None:
-            self._store = connect(self.app_name, exit_policies)
+            self._store = connect(self.app_name, exit_policies, budget)
         return self._store
 
     def _take(self, snapshot: dict) -> dict:
@@ -105,18 +105,19 @@ class PolicySync:
             self.source = snapshot["source"]
         return snapshot
 
-    async def offer_config(self, exit_policies: dict) -> dict:
-        snapshot = await self._handle(exit_policies).offer_config.remote(exit_policies)
+    async def offer_config(self, exit_policies: dict, budget: float | None = None) -> dict:
+        store = self._handle(exit_policies, budget)
+        snapshot = await store.offer_config.remote(exit_policies, budget)
         self._start_polling()
         return self._take(snapshot)
 
-    def offer_config_soon(self, exit_policies: dict) -> None:
+    def offer_config_soon(self, exit_policies: dict, budget: float | None = None) -> None:
         """`offer_config` in the background (retried until the store answers), then
         keep polling; the caller goes on at once with the configured policies."""
         async def offer() -> None:
             while True:
                 try:
-                    await self.offer_config(exit_policies)
+                    await self.offer_config(exit_policies, budget)
                     return
                 except Exception as exc:  # noqa: BLE001 - retried; the config stays live
                     logger.warning("policy store not reachable yet (%s); retrying",

@@ -49,14 +49,19 @@ class FakeActor:
         return Remote
 
 
-def test_every_replica_applies_a_change_made_through_another():
-    shared = FakeActor(VersionedPolicies(CONFIG))
-    applied = {"a": [], "b": []}
+def two_replicas(shared, field: str) -> tuple[dict, dict]:
+    """Two PolicySyncs on one (fake) store; each records `field` of what it applies."""
+    applied: dict[str, list] = {"a": [], "b": []}
     replicas = {}
     for name in applied:
-        sync = PolicySync("app", lambda snap, n=name: applied[n].append(snap["version"]))
+        sync = PolicySync("app", lambda snap, n=name: applied[n].append(snap[field]))
         sync._store = shared
         replicas[name] = sync
+    return replicas, applied
+
+
+def test_every_replica_applies_a_change_made_through_another():
+    replicas, applied = two_replicas(FakeActor(VersionedPolicies(CONFIG)), "version")
 
     async def scenario():
         await replicas["a"].refresh()
@@ -90,12 +95,7 @@ def test_admin_token_from_env_or_file_and_required_refuses_loudly(tmp_path, monk
 
 def test_an_admin_budget_reaches_every_replica_and_a_new_config_clears_it():
     shared = FakeActor(VersionedPolicies(CONFIG))
-    seen = {"a": [], "b": []}
-    replicas = {}
-    for name in seen:
-        sync = PolicySync("app", lambda snap, n=name: seen[n].append(snap["budget"]))
-        sync._store = shared
-        replicas[name] = sync
+    replicas, seen = two_replicas(shared, "budget")
 
     async def scenario():
         await replicas["a"].update({}, CONFIG, budget=2.5)
@@ -105,3 +105,12 @@ def test_an_admin_budget_reaches_every_replica_and_a_new_config_clears_it():
     assert seen == {"a": [2.5], "b": [2.5]}
     assert shared.inner.update(LOOSE)["budget"] == 2.5  # a policy-only change keeps B
     assert shared.inner.offer_config(LOOSE)["budget"] is None  # a new config: its own B
+
+
+def test_the_configured_budget_is_live_until_an_admin_changes_it_or_the_config_does():
+    store = VersionedPolicies(CONFIG, budget=4.0)
+    assert store.get()["budget"] == 4.0 and store.offer_config(CONFIG, 4.0)["version"] == 1
+    store.update({}, budget=2.5)
+    assert store.offer_config(CONFIG, 4.0)["budget"] == 2.5  # a restart keeps the admin's B
+    snap = store.offer_config(CONFIG, 6.0)  # a redeploy with a new B (same policies) wins
+    assert snap["budget"] == 6.0 and snap["source"] == "config" and snap["version"] == 3
