@@ -48,8 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="times each bad input is sent")
     parser.add_argument("--bomb-seconds", type=float, default=10.0,
                         help="pixel-bomb phase: seconds with and without the attack")
-    parser.add_argument("--quorum-seconds", type=float, default=15.0,
-                        help="quorum phase: seconds of labelled stream, unfaulted then faulted")
+    parser.add_argument("--quorum-images", type=int, default=2000,
+                        help="quorum phase: test-half images (never calibrated on) answered "
+                        "once without and once with the fault, paired")
     parser.add_argument("--soak", default=None, metavar="DURATION",
                         help="soak instead of the phases: e.g. 20m at 0.7x capacity, a member "
                         "replica killed every 2 min, bad inputs + pixel bombs every minute, "
@@ -102,7 +103,7 @@ def run_chaos_command(args: argparse.Namespace) -> int:
         capacity_seconds=args.capacity_seconds, overload_seconds=args.overload_seconds,
         overload_factor=args.overload_factor, chaos_seconds=args.chaos_seconds,
         kills=args.kills, probe_rounds=args.probe_rounds, progress=not args.no_progress,
-        bomb_seconds=args.bomb_seconds, quorum_seconds=args.quorum_seconds,
+        bomb_seconds=args.bomb_seconds, quorum_images=args.quorum_images,
         attacks=not args.no_attacks,
         soak_seconds=parse_duration(args.soak) if args.soak else None,
     )

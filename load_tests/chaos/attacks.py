@@ -4,9 +4,10 @@
   polled and normal traffic runs; /healthz p99 must stay <= 100 ms and the normal classify
   p99 <= 2x its p99 measured just before, without the attack.
 - quorum: one first-tier member is delayed past `member_timeout_s` (replica fault hook,
-  COE_CHAOS_FAULTS=1). Over a labelled stream the 200 answers' accuracy must stay >= the
-  same stream's accuracy without the fault - 1 point, and every image whose tier lacked
-  a quorum must have escalated or been marked degraded (never a silent single-vote exit).
+  COE_CHAOS_FAULTS=1). The same labelled test-half images are answered without and with
+  the fault (paired, every image once): the 200 answers' accuracy must stay >= the
+  unfaulted accuracy - 1 point, and every image whose tier lacked a quorum must have
+  escalated or been marked degraded (never a silent single-vote exit).
 Every figure is measured in the run; device time on CPU is emulated.
 """
 
@@ -102,35 +103,41 @@ def pixel_bomb_phase(base: str, images, seconds: float, load) -> dict[str, Any]:
     }
 
 
-def labelled_stream(url: str, images, seconds: float, workers: int = 4) -> list[dict]:
-    """Send labelled single-image requests for `seconds` from `workers` threads; keep each
-    answer's status, correctness and its tier trace (what the quorum audit reads)."""
+def classify_each_once(url: str, images, per_request: int = 16, workers: int = 8,
+                       max_seconds: float = 600.0) -> list[dict]:
+    """Every labelled image answered once, in JSON requests of `per_request` images from
+    `workers` threads; a shed request (503) is re-sent after its Retry-After, so the set
+    is the same on both sides of the quorum comparison. One row per image (or per image
+    of a request that failed otherwise), in the input order."""
     import concurrent.futures
+    import json
 
     import httpx
 
-    deadline = time.monotonic() + seconds
-    counter = iter(range(10**9))
-    lock = threading.Lock()
+    deadline = time.monotonic() + max_seconds
+    chunks = [images[i:i + per_request] for i in range(0, len(images), per_request)]
 
-    def worker() -> list[dict]:
-        out = []
-        with httpx.Client(timeout=60) as client:
-            while time.monotonic() < deadline:
-                with lock:
-                    image = images[next(counter) % len(images)]
-                response = client.post(url, content=image.body,
-                                       headers={"content-type": "image/jpeg"})
-                row = {"status": response.status_code}
-                if response.status_code == 200:
-                    pred = response.json()["predictions"][0]
-                    row.update(correct=pred["label"] == image.label,
-                               degraded=pred["degraded"], tiers=pred["tiers"])
-                out.append(row)
-        return out
+    def send(chunk) -> list[dict]:
+        body = json.dumps({"images": [base64.b64encode(im.body).decode() for im in chunk]})
+        with httpx.Client(timeout=120) as client:
+            retries = 0
+            while True:
+                response = client.post(url, content=body,
+                                       headers={"content-type": "application/json"})
+                if response.status_code != 503 or time.monotonic() > deadline:
+                    break
+                retries += 1
+                time.sleep(float(response.headers.get("retry-after", "1")))
+        if response.status_code != 200:
+            return [{"index": im.index, "status": response.status_code, "retries": retries}
+                    for im in chunk]
+        return [{"index": im.index, "status": 200, "retries": retries,
+                 "label": pred["label"], "correct": pred["label"] == im.label,
+                 "degraded": pred["degraded"], "tiers": pred["tiers"]}
+                for im, pred in zip(chunk, response.json()["predictions"], strict=True)]
 
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        return [row for rows in pool.map(lambda _: worker(), range(workers)) for row in rows]
+        return [row for rows in pool.map(send, chunks) for row in rows]
 
 
 def summarise_stream(rows: list[dict]) -> dict[str, Any]:
@@ -150,36 +157,55 @@ def summarise_stream(rows: list[dict]) -> dict[str, Any]:
                 else:
                     silent += 1
     return {
-        "requests": len(rows), "status_counts": statuses,
-        "accuracy": sum(r["correct"] for r in ok) / len(ok) if ok else None,
+        "images": len(rows), "status_counts": statuses,
+        "accuracy": round(sum(r["correct"] for r in ok) / len(ok), 4) if ok else None,
         "degraded": sum(bool(r["degraded"]) for r in ok),
         "below_quorum": below, "escalated_or_marked": marked, "silent_exits": silent,
+        "shed_retries": sum(r.get("retries", 0) for r in rows),
     }
 
 
-def quorum_phase(app: str, deployment: str, base: str, images, seconds: float,
+def paired_changes(clean: list[dict], faulted: list[dict]) -> dict[str, int]:
+    """Image by image over the same set: answers whose label changed, and in which
+    direction their correctness moved (the fault's effect without sampling noise)."""
+    before = {r["index"]: r for r in clean if r["status"] == 200}
+    both = [(before[r["index"]], r) for r in faulted
+            if r["status"] == 200 and r["index"] in before]
+    return {
+        "paired_images": len(both),
+        "label_changed": sum(a["label"] != b["label"] for a, b in both),
+        "became_wrong": sum(a["correct"] and not b["correct"] for a, b in both),
+        "became_right": sum(b["correct"] and not a["correct"] for a, b in both),
+    }
+
+
+def quorum_phase(app: str, deployment: str, base: str, images,
                  member_timeout_s: float) -> dict[str, Any]:
-    """Slow one member past the timeout; compare accuracy with the unfaulted stream."""
+    """Slow one member past the timeout; the same labelled images are answered without and
+    with the fault, and the faulted accuracy is judged against the unfaulted one."""
     from ray import serve
 
     url = base + "/v1/classify"
     handle = serve.get_deployment_handle(deployment, app_name=app)
-    clean = summarise_stream(labelled_stream(url, images, seconds))
+    clean_rows = classify_each_once(url, images)
     delay = member_timeout_s + 1.0
     replicas = _set_delay_everywhere(handle, delay)
     try:
-        faulted = summarise_stream(labelled_stream(url, images, seconds, workers=8))
+        faulted_rows = classify_each_once(url, images)
     finally:
         _set_delay_everywhere(handle, 0.0)
+    clean, faulted = summarise_stream(clean_rows), summarise_stream(faulted_rows)
     reference, accuracy = clean["accuracy"], faulted["accuracy"]
-    ok = (reference is not None and accuracy is not None
+    answered = faulted["status_counts"].get("200", 0) == len(images)
+    ok = (reference is not None and accuracy is not None and answered
           and accuracy >= reference - ACCURACY_SLACK and faulted["silent_exits"] == 0
           and faulted["below_quorum"] > 0)
     return {
         "slowed_member": deployment, "delay_s": delay, "member_timeout_s": member_timeout_s,
         "replicas_slowed": replicas, "unfaulted": clean, "faulted": faulted,
-        "reference_note": "reference = the same labelled stream without the fault, measured "
-                          "just before (not the plan's offline test accuracy)",
+        "paired": paired_changes(clean_rows, faulted_rows),
+        "reference_note": "reference = the same labelled images (test half, never "
+                          "calibrated on) answered without the fault just before",
         "accuracy_bound": None if reference is None else round(reference - ACCURACY_SLACK, 4),
         "ok": bool(ok),
     }

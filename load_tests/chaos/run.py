@@ -38,7 +38,7 @@ class ChaosOptions:
     images: int = 500
     progress: bool = True
     bomb_seconds: float = 10.0
-    quorum_seconds: float = 15.0
+    quorum_images: int = 2000  # test-half images answered without and with the fault
     soak_seconds: float | None = None  # set: run the soak (load_tests/chaos/soak.py) instead
     attacks: bool = True  # phases 6-7 (pixel bomb, quorum)
 
@@ -369,6 +369,7 @@ def _attack_phases(options, config, base, images) -> dict[str, Any]:
     """Phases 6-7 (load_tests/chaos/attacks.py): pixel-bomb flood, a member slowed past
     its timeout (quorum)."""
     from load_tests.chaos.attacks import pixel_bomb_phase, quorum_phase
+    from load_tests.client.images import load_request_images
 
     _say(options, f"phase 6/7: pixel bomb (32 x 4096x4096 PNG in a loop) for "
                   f"{options.bomb_seconds:.0f} s")
@@ -377,8 +378,8 @@ def _attack_phases(options, config, base, images) -> dict[str, Any]:
         lambda url, imgs, spec, secs: _load(url, imgs, spec, secs, 30, False))
     tier0 = config.tiers[0]
     slowed = config.deployment_name(tier0, tier0.members[-1])
-    _say(options, f"phase 7/7: quorum ({slowed} slowed past member_timeout_s) for "
-                  f"2 x {options.quorum_seconds:.0f} s")
-    quorum = quorum_phase(APP, slowed, base, images, options.quorum_seconds,
-                          config.ingress.member_timeout_s)
+    labelled = load_request_images(limit=options.quorum_images, split="test")
+    _say(options, f"phase 7/7: quorum ({slowed} slowed past member_timeout_s): "
+                  f"{len(labelled)} test-half images without, then with the fault")
+    quorum = quorum_phase(APP, slowed, base, labelled, config.ingress.member_timeout_s)
     return {"pixel_bomb": bomb, "quorum": quorum}

@@ -6,7 +6,7 @@ import json
 
 from PIL import Image
 
-from load_tests.chaos.attacks import bomb_body, summarise_stream
+from load_tests.chaos.attacks import bomb_body, paired_changes, summarise_stream
 
 
 def test_bomb_body_is_small_but_huge_in_pixels():
@@ -30,6 +30,19 @@ def test_quorum_audit_counts_silent_exits_and_accuracy_of_200s_only():
         {"status": 503},
     ]
     summary = summarise_stream(rows)
-    assert summary["accuracy"] == 2 / 3 and summary["status_counts"] == {"200": 3, "503": 1}
+    assert summary["accuracy"] == round(2 / 3, 4) and summary["status_counts"] == {"200": 3, "503": 1}
     assert (summary["below_quorum"], summary["escalated_or_marked"],
             summary["silent_exits"]) == (2, 1, 1)
+
+
+def test_paired_changes_compare_the_same_images_and_skip_unanswered_ones():
+    clean = [{"index": 0, "status": 200, "label": 3, "correct": True},
+             {"index": 1, "status": 200, "label": 5, "correct": False},
+             {"index": 2, "status": 200, "label": 7, "correct": True},
+             {"index": 3, "status": 503}]
+    faulted = [{"index": 0, "status": 200, "label": 4, "correct": False},
+               {"index": 1, "status": 200, "label": 1, "correct": True},
+               {"index": 2, "status": 200, "label": 7, "correct": True},
+               {"index": 3, "status": 200, "label": 0, "correct": True}]
+    assert paired_changes(clean, faulted) == {
+        "paired_images": 3, "label_changed": 2, "became_wrong": 1, "became_right": 1}
