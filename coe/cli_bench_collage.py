@@ -27,6 +27,12 @@ def register_collage(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--grid", type=int, default=d["grid"].default, choices=(2, 3))
     p.add_argument("--straggler-timeout-ms", default=d["straggler_timeout_ms"].default,
                    help="fixed ms or 'adaptive' (default: %(default)s)")
+    p.add_argument("--adaptive-margin", type=float, default=d["adaptive_margin"].default,
+                   help="adaptive timeout = margin x the member's recent p95 (default: "
+                   "%(default)s)")
+    p.add_argument("--collage-class", default=d["collage_gpu_class"].default,
+                   help="the collage deployment's GPU class (default: %(default)s, the "
+                   "protected tier's, so extra device time compares on one device)")
     p.add_argument("--window-ms", type=float, default=d["window_ms"].default)
     p.add_argument("--rounds", type=int, default=d["rounds"].default,
                    help="alternating windows per app (default: %(default)s)")
@@ -44,6 +50,7 @@ def run_collage_command(args: argparse.Namespace) -> int:
         port=args.port, rate=args.rate, requests=args.requests, warmup=args.warmup,
         fault_fraction=args.fault_fraction, fault_factor=args.fault_factor, grid=args.grid,
         straggler_timeout_ms=timeout if timeout == "adaptive" else float(timeout),
+        adaptive_margin=args.adaptive_margin, collage_gpu_class=args.collage_class,
         window_ms=args.window_ms, rounds=args.rounds, clean_runs=not args.no_clean_runs,
         out=args.out,
     )

@@ -40,8 +40,12 @@ class CollageBenchOptions(BaseModel):
     fault_fraction: float = Field(default=0.05, ge=0, le=1)
     fault_factor: float = Field(default=10.0, ge=1)
     grid: int = Field(default=2, ge=2, le=3)
-    collage_gpu_class: str = "T4"
+    collage_gpu_class: str = Field(
+        default="L4", description="the protected tier's own class by default, so the collage's "
+        "and replication's extra device time are on the same footing (the same device)")
     straggler_timeout_ms: float | str = "adaptive"
+    adaptive_margin: float = Field(default=1.5, ge=1.0, le=10.0,
+                                   description="adaptive timeout = margin x member's p95")
     window_ms: float = Field(default=15.0, ge=0)
     clean_runs: bool = Field(default=True, description="also run without faults")
     rounds: int = Field(default=2, ge=1, le=20, description="alternating windows per app")
@@ -72,6 +76,7 @@ def bench_cascade(mode: str, options: CollageBenchOptions, faults: bool) -> dict
             "kind": "collage", "tier": 0, "grid": options.grid,
             "gpu_class": options.collage_gpu_class, "window_ms": options.window_ms,
             "straggler_timeout_ms": options.straggler_timeout_ms,
+            "adaptive_margin": options.adaptive_margin,
         }
     return config
 
