@@ -30,7 +30,8 @@ def test_quorum_audit_counts_silent_exits_and_accuracy_of_200s_only():
         {"status": 503},
     ]
     summary = summarise_stream(rows)
-    assert summary["accuracy"] == round(2 / 3, 4) and summary["status_counts"] == {"200": 3, "503": 1}
+    assert summary["accuracy"] == round(2 / 3, 4)
+    assert summary["status_counts"] == {"200": 3, "503": 1}
     assert (summary["below_quorum"], summary["escalated_or_marked"],
             summary["silent_exits"]) == (2, 1, 1)
 
