@@ -32,13 +32,16 @@ class RedundancyConfig(BaseModel):
         default="adaptive",
         description="fixed ms, or 'adaptive': adaptive_margin x the member's recent p95",
     )
-    adaptive_margin: float = Field(default=1.5, ge=1.0, le=10.0)
+    adaptive_margin: float = Field(
+        default=2.0, ge=1.0, le=10.0,
+        description="2.0, not the paper-free 1.5: at 1.5 the natural tail of a shared host "
+        "fired the backup without any fault (docs/COLLAGE.md)")
     adaptive_window: int = Field(default=200, ge=10, le=100_000)
     adaptive_min_samples: int = Field(default=20, ge=1)
     adaptive_initial_ms: float = Field(default=200.0, gt=0, description="before min_samples")
     adaptive_floor_ms: float = Field(default=5.0, ge=0)
     window_ms: float = Field(
-        default=20.0, ge=0.0, le=1000.0, description="how long a partial collage waits to fill"
+        default=60.0, ge=0.0, le=1000.0, description="how long a partial collage waits to fill"
     )
     replicas: int = Field(default=1, ge=1, le=64, description="collage deployment replicas")
     gpu_fraction: float = Field(default=0.25, gt=0.0, le=8.0)
@@ -117,7 +120,7 @@ class StragglerTimeout:
     def __init__(
         self,
         fixed_ms: float | None = None,
-        margin: float = 1.5,
+        margin: float = 2.0,
         window: int = 200,
         min_samples: int = 20,
         initial_ms: float = 200.0,

@@ -34,9 +34,9 @@ class CollageBenchOptions(BaseModel):
     """Knobs of one bench run (all bounded: every load run stops by itself)."""
 
     port: int = Field(default=int(os.environ.get("COE_TEST_SERVE_PORT", "18307")), ge=1024)
-    rate: float = Field(default=8.0, gt=0, le=100, description="offered requests/s")
-    requests: int = Field(default=400, ge=20, le=20_000, description="measured, per mode")
-    warmup: int = Field(default=60, ge=0, le=2000, description="unmeasured, per mode")
+    rate: float = Field(default=20.0, gt=0, le=100, description="offered requests/s")
+    requests: int = Field(default=600, ge=20, le=20_000, description="measured, per mode")
+    warmup: int = Field(default=100, ge=0, le=2000, description="unmeasured, per mode")
     fault_fraction: float = Field(default=0.05, ge=0, le=1)
     fault_factor: float = Field(default=10.0, ge=1)
     grid: int = Field(default=2, ge=2, le=3)
@@ -44,9 +44,9 @@ class CollageBenchOptions(BaseModel):
         default="L4", description="the protected tier's own class by default, so the collage's "
         "and replication's extra device time are on the same footing (the same device)")
     straggler_timeout_ms: float | str = "adaptive"
-    adaptive_margin: float = Field(default=1.5, ge=1.0, le=10.0,
+    adaptive_margin: float = Field(default=2.0, ge=1.0, le=10.0,
                                    description="adaptive timeout = margin x member's p95")
-    window_ms: float = Field(default=15.0, ge=0)
+    window_ms: float = Field(default=60.0, ge=0)
     clean_runs: bool = Field(default=True, description="also run without faults")
     rounds: int = Field(default=2, ge=1, le=20, description="alternating windows per app")
     seed: int = 0
