@@ -139,7 +139,7 @@ def train_collage_model(
     """Train `model` in place on collages of uint8 NHWC `images`; returns per-step losses."""
     from tqdm import tqdm
 
-    from zoo.train import augment
+    from zoo.train import augment, optimizer_step
     from zoo.transforms import cifar_batch_transform
 
     torch.set_num_threads(config.threads)
@@ -175,13 +175,7 @@ def train_collage_model(
                 logits[mask], targets[flat].view(len(index), n_cells)[mask],
                 label_smoothing=config.label_smoothing,
             )  # fmt: skip
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
-            bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.3f}", refresh=False)
-            bar.update()
+            optimizer_step(optimizer, schedule, loss, losses, bar, epoch)
     bar.close()
     return losses
 

@@ -229,15 +229,21 @@ def train_model(
                     alpha=config.distill_alpha,
                     label_smoothing=config.label_smoothing,
                 )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
-            bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.3f}", refresh=False)
-            bar.update()
+            optimizer_step(optimizer, schedule, loss, losses, bar, epoch)
     bar.close()
     return losses
+
+
+def optimizer_step(optimizer, schedule, loss, losses: list[float], bar, epoch: int) -> None:
+    """One SGD step with the one-cycle schedule, the loss logged and shown on the bar
+    (shared by the single-image and the collage trainer)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    schedule.step()
+    losses.append(loss.item())
+    bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.3f}", refresh=False)
+    bar.update()
 
 
 def predict_labels(model: nn.Module, images: np.ndarray, batch_size: int = 500) -> np.ndarray:

@@ -82,3 +82,19 @@ def test_shipped_collage_weights_and_record():
     full = record.cell_accuracy[0]
     assert full.grid == 2 and full.filled == "full" and len(full.per_cell) == 4
     assert 0.5 < record.test_accuracy == full.mean <= 1.0
+
+
+def test_training_steps_move_the_weights_and_log_finite_losses():
+    """The collage trainer runs its optimiser loop (shared with the single-image trainer)."""
+    from zoo.collage_train import CollageTrainConfig, train_collage_model
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, 32)
+    model = CollageCNN()
+    before = model.head.weight.detach().clone()
+    config = CollageTrainConfig(epochs=1, batch_collages=4, threads=1, warm_start=False)
+    losses = train_collage_model(model, images, labels, config, progress=False)
+    assert losses and all(np.isfinite(losses))
+    assert not torch.equal(before, model.head.weight.detach())
