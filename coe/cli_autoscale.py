@@ -33,6 +33,15 @@ def register_bench(commands: argparse._SubParsersAction) -> None:
                       "escalation-aware app policy, and the simulator on the same step")
     p.add_argument("--http-port", type=int, default=18706, help="--live: Serve HTTP port")
     p.add_argument("--seconds-each", type=float, default=60.0, help="--live: step length")
+    p.add_argument("--host-ms-per-request", type=float, default=None,
+                   help="--live: per-request host time in a replica, given (default: "
+                   "measured in a closed-loop calibration on the deployed app)")
+    p.add_argument("--low-rate", type=float, default=None,
+                   help="--live: low step, req/s (default: derived from the calibration)")
+    p.add_argument("--high-rate", type=float, default=None,
+                   help="--live: high step, req/s (default: derived from the calibration)")
+    p.add_argument("--calibration-s", type=float, default=15.0,
+                   help="--live: closed-loop (1 client) calibration length before the step")
     p.add_argument("--trace", default=d["trace"].default, choices=["diurnal", "bursty", "step"])
     p.add_argument("--cascade", default=str(DEFAULT_CASCADE))
     p.add_argument("--peak-rate", type=float, default=d["peak_rate"].default,
@@ -59,11 +68,15 @@ def run_live(args: argparse.Namespace) -> int:
 
     cascade = args.cascade if args.cascade != str(DEFAULT_CASCADE) else str(
         REPO_ROOT / "configs" / "cifar10-coe-autoscale.yaml")
-    options = AutoscaleLiveOptions(cascade=cascade, http_port=args.http_port,
-                                   seconds_each=args.seconds_each)
+    options = AutoscaleLiveOptions(
+        cascade=cascade, http_port=args.http_port, seconds_each=args.seconds_each,
+        host_ms_per_request=args.host_ms_per_request, low_rate=args.low_rate,
+        high_rate=args.high_rate, calibration_s=args.calibration_s, headroom=args.headroom)
     report = run_autoscale_live(options, Path(args.out), progress=not args.no_progress)
     live, sim = report["live"], report["sim"]
     brief = {"live": {k: v for k, v in live.items() if k != "timeline"}, "sim": sim,
+             "calibration": report["calibration"], "rates": report["rates"],
+             "comparison": report["comparison"],
              "kind": report["kind"], "report": str(Path(args.out) / "autoscale_live.json")}
     print(json.dumps(brief) if args.json else json.dumps(brief, indent=1))
     return 0

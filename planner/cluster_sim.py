@@ -95,6 +95,17 @@ class SimResult:
     accuracy: float
     gpu_hours_by_class: dict[str, float]
     timeline: dict[str, list] = field(default_factory=dict)
+    # per tick: latencies (s) of the requests each tier answered and their weights, each of
+    # shape (ticks, tiers, 2), and the tick length; for latency over a part of the trace
+    tick_latency: tuple[np.ndarray, np.ndarray, float] | None = None
+
+    def p50_ms_between(self, start_s: float, end_s: float) -> float:
+        """Median latency (ms) of the requests answered in the ticks of [start_s, end_s)."""
+        if self.tick_latency is None:
+            raise ValueError("no per-tick latencies in this result")
+        values, weights, dt = self.tick_latency
+        lo, hi = int(round(start_s / dt)), int(round(end_s / dt))
+        return weighted_quantile(values[lo:hi].ravel(), weights[lo:hi].ravel(), 0.5) * 1000.0
 
     def summary(self) -> dict:
         return {
@@ -326,4 +337,5 @@ def simulate_cluster(
         accuracy=correct / max(requests, 1.0),
         gpu_hours_by_class={c: s / 3600.0 for c, s in gpu_s_by_class.items()},
         timeline=timeline,
+        tick_latency=(lat_values, lat_weights, dt),
     )

@@ -86,6 +86,14 @@ def load_models(
                          costs.emulated)
 
 
+def with_host_seconds(models: CascadeModels, host_seconds_per_request: float) -> CascadeModels:
+    """The same models with another per-request host time in every member's load model
+    (e.g. a figure measured on the live deployment instead of an assumed one)."""
+    members = [replace(m, load=replace(m.load, host_seconds_per_request=host_seconds_per_request))
+               for m in models.members]
+    return replace(models, members=members)
+
+
 def hard_classes(models: CascadeModels, count: int = 3) -> list[int]:
     """The classes whose images escalate past tier 0 most often (on the test split)."""
     probs, labels = models.test

@@ -3,9 +3,14 @@ escalation-aware policy, replica counts from `serve.status()`, and the simulator
 step.
 
 The members run on this CPU, so the load models here use the members' measured CPU call
-times (1 torch thread), not their emulated GPU device times, plus `host_ms` per request;
-the simulation of the same step uses the same models. GPU classes are EMULATED (logical
-resources); provisioned dollars are what those replicas would cost on them.
+times (1 torch thread), not their emulated GPU device times, plus a per-request host time.
+That host time is MEASURED on the deployed app before the step (a short closed loop with
+one client; see `autoscale_calibration` for what is measured and how) unless
+`host_ms_per_request` is given; the figure in use feeds both the simulator and the live
+policy, which is therefore deployed only after the calibration. Step rates not given are
+derived from the same figure and the host's measured CPU capacity. GPU classes are
+EMULATED (logical resources); provisioned dollars are what those replicas would cost on
+them.
 """
 
 from __future__ import annotations
@@ -24,12 +29,22 @@ class AutoscaleLiveOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cascade: str = str(REPO_ROOT / "configs" / "cifar10-coe-autoscale.yaml")
-    low_rate: float = Field(default=2.0, gt=0)
-    high_rate: float = Field(default=12.0, gt=0)
+    low_rate: float | None = Field(
+        default=None, gt=0, description="None: derived from the calibration (r1 / 2)")
+    high_rate: float | None = Field(
+        default=None, gt=0, description="None: derived from the calibration (middle of the "
+        "2-replica band of tier 0, capped at max_host_load x the host's capacity)")
     seconds_each: float = Field(default=60.0, gt=0, le=300)
-    host_ms_per_request: float = Field(
-        default=150.0, ge=0, description="per-request time a replica spends on this shared "
-        "CPU beyond the model's own measured time (sets where a replica is full)")
+    host_ms_per_request: float | None = Field(
+        default=None, ge=0, description="per-request time a replica spends on this shared "
+        "CPU beyond the model's own measured time (sets where a replica is full); None: "
+        "measured in the calibration phase")
+    calibration_s: float = Field(default=15.0, gt=0, le=120,
+                                 description="closed loop, 1 client, before the step")
+    warmup_s: float = Field(default=3.0, ge=0, description="discarded, before calibrating")
+    idle_s: float = Field(default=5.0, gt=0, description="idle CPU draw, before calibrating")
+    max_host_load: float = Field(default=0.6, gt=0, le=1.0,
+                                 description="derived high step: at most this x host capacity")
     headroom: float = Field(default=1.4, ge=1.0)
     http_port: int = 18706
     images: int = Field(default=300, ge=1)
@@ -44,14 +59,85 @@ def _emulated_resources() -> dict[str, float]:
     return {catalog.get(name).resource_name: 16 for name in catalog.classes}
 
 
-def _deploy(raw: dict, url: str, timeout_s: float = 600.0) -> None:
+def _deploy(raw: dict, url: str, timeout_s: float = 600.0) -> float:
+    """Deploy (or redeploy) and wait until the app is RUNNING with every deployment HEALTHY
+    and answers /healthz; return the seconds it took."""
+    from ray import serve
     from ray.serve.context import _get_global_client
     from ray.serve.schema import ServeDeploySchema
 
     from serve_app.deploy import wait_until_healthy
 
+    started = time.monotonic()
     _get_global_client().deploy_apps(ServeDeploySchema.model_validate(raw))
-    wait_until_healthy(f"{url}/healthz", timeout_s)
+    time.sleep(2.0)  # let the controller take the new config before the status is read
+    while time.monotonic() - started < timeout_s:
+        app = serve.status().applications.get("coe")
+        if app is not None and str(getattr(app.status, "value", app.status)) == "RUNNING" and all(
+                str(getattr(d.status, "value", d.status)) == "HEALTHY"
+                for d in app.deployments.values()):
+            break
+        time.sleep(1.0)
+    wait_until_healthy(f"{url}/healthz", max(timeout_s - (time.monotonic() - started), 1.0))
+    return time.monotonic() - started
+
+
+def _tree_cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process and all its descendants:
+    the load client, and the local Ray (GCS, raylet, Serve controller, proxy, replicas)."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _calibrate(url: str, images, options: AutoscaleLiveOptions, fixed_s: list[float],
+               progress: bool) -> dict:
+    """The calibration phase: a warm-up, the idle CPU draw, then a closed loop with one
+    client; returns the measured host time and the host's capacity (autoscale_calibration)."""
+    from load_tests.client.generator import run_load
+    from load_tests.client.schedules import closed
+    from load_tests.experiments.autoscale_calibration import (
+        host_capacity,
+        host_seconds_from_latency,
+    )
+
+    target = f"{url}/v1/classify"
+    if options.warmup_s > 0:
+        run_load(target, images, closed(1), max_requests=10**6, max_seconds=options.warmup_s,
+                 timeout_s=options.timeout_s, progress=False)
+    cpu0 = _tree_cpu_seconds()
+    time.sleep(options.idle_s)
+    idle_per_s = max(0.0, (_tree_cpu_seconds() - cpu0) / options.idle_s)
+    cpu1, t1 = _tree_cpu_seconds(), time.monotonic()
+    result = run_load(target, images, closed(1), max_requests=10**6,
+                      max_seconds=options.calibration_s, timeout_s=options.timeout_s,
+                      progress=progress)
+    cpu_s, seconds = _tree_cpu_seconds() - cpu1, time.monotonic() - t1
+    ok = [r for r in result.records if r.ok and r.exit_tier_index is not None]
+    host = host_seconds_from_latency([(r.latency_s, r.exit_tier_index + 1) for r in ok],
+                                     fixed_s)
+    cores = float(len(os.sched_getaffinity(0)))
+    capacity = host_capacity(cpu_s, seconds, idle_per_s, len(ok), cores)
+    return {"method": "closed loop, 1 client: median over requests of (end-to-end latency "
+            "- sum over the tiers it ran of (batch wait + slowest member's profiled CPU "
+            "call at batch 1 + simulator hop)) / tiers ran; includes proxy and ingress "
+            "work (an upper bound on the member replica's own overhead)",
+            "seconds": seconds, "sent": result.summary.sent, "ok": len(ok),
+            "host_ms_per_request": host["host_seconds_per_request"] * 1000.0,
+            "median_residual_ms": host["median_residual_s"] * 1000.0,
+            "p50_latency_ms": host["p50_latency_s"] * 1000.0,
+            "mean_tiers_ran": host["mean_tiers_ran"],
+            "fixed_ms_per_tier": [x * 1000.0 for x in host["fixed_seconds_per_tier"]],
+            "cpu": {**capacity, "measured_over": "this process and its descendants (load "
+                    "client + the private Ray), above their idle draw"}}
 
 
 def replicas_by_phase(timeline, t0: float, seconds_each: float) -> dict:
@@ -78,24 +164,35 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
     from load_tests.client.images import load_request_images
     from load_tests.client.replica_sampler import ServeReplicaSampler, placement_from_cascade
     from load_tests.client.schedules import step
+    from load_tests.experiments.autoscale_calibration import (
+        PHASES,
+        compare_live_sim,
+        derive_step_rates,
+        p50_by_phase,
+        tier_fixed_seconds,
+    )
     from planner.autoscale_controllers import EscalationAwareController
     from planner.cluster_sim import SimSettings, simulate_cluster
-    from planner.sim_setup import app_policy_block, gear_behaviour, hard_classes, load_models
+    from planner.sim_setup import (
+        app_policy_block,
+        gear_behaviour,
+        hard_classes,
+        load_models,
+        with_host_seconds,
+    )
     from planner.sim_traces import step as step_trace
     from zoo.calibrate import ensure_calibration
 
     config = load_cascade(options.cascade)
-    models = load_models(config, options.host_ms_per_request / 1000.0, time_source="cpu",
-                         progress=progress)
-    raw = {
-        "proxy_location": "HeadOnly",
-        "http_options": {"host": "127.0.0.1", "port": options.http_port},
-        "applications": [{
-            "name": "coe", "route_prefix": "/", "import_path": "serve_app.app:build_app",
-            "args": {"config": str(Path(options.cascade).resolve())},
-            "autoscaling_policy": app_policy_block(config, models, options.headroom),
-        }],
-    }
+    base_models = load_models(config, 0.0, time_source="cpu", progress=progress)
+    settings = SimSettings(cold_start_s=options.cold_start_s, sample_every_s=1.0)
+    fixed_s = tier_fixed_seconds([[m.load for m in tier] for tier in base_models.by_tier()],
+                                 settings.hop_latency_s)
+    app = {"name": "coe", "route_prefix": "/", "import_path": "serve_app.app:build_app",
+           "args": {"config": str(Path(options.cascade).resolve())}}
+    raw = {"proxy_location": "HeadOnly",
+           "http_options": {"host": "127.0.0.1", "port": options.http_port},
+           "applications": [app]}
     ensure_calibration()
     os.environ.pop("RAY_ADDRESS", None)
     os.chdir(REPO_ROOT)  # Ray workers get the driver's cwd on sys.path
@@ -104,11 +201,30 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
              include_dashboard=False, namespace="coe-autoscale-live", logging_level="warning")
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": options.http_port})
-        _deploy(raw, url)
-        schedule = step([(options.low_rate, options.seconds_each),
-                         (options.high_rate, options.seconds_each),
-                         (options.low_rate, options.seconds_each)])
+        # 1. without the app policy (Serve's own autoscaler; 1 client keeps 1 replica each)
+        first_deploy_s = _deploy(raw, url)
         images = load_request_images(options.images)
+        calibration = _calibrate(url, images, options, fixed_s, progress)
+        given = options.host_ms_per_request is not None
+        host_ms = options.host_ms_per_request if given else calibration["host_ms_per_request"]
+        calibration.update(host_ms_source="given" if given else "measured",
+                           host_ms_measured=calibration["host_ms_per_request"],
+                           host_ms_used=host_ms)
+        models = with_host_seconds(base_models, host_ms / 1000.0)
+        tier0 = [m.load for m in models.members if m.load.tier == 0]
+        rates = derive_step_rates(tier0, options.headroom,
+                                  calibration["cpu"]["host_capacity_rps"],
+                                  options.max_host_load)
+        low = options.low_rate if options.low_rate is not None else rates["low_rate"]
+        high = options.high_rate if options.high_rate is not None else rates["high_rate"]
+        rates.update(low_rate_used=low, high_rate_used=high,
+                     low_rate_source="given" if options.low_rate is not None else "derived",
+                     high_rate_source="given" if options.high_rate is not None else "derived")
+        # 2. the same app with the policy sized by the figure in use
+        app["autoscaling_policy"] = app_policy_block(config, models, options.headroom)
+        redeploy_s = _deploy(raw, url)
+        schedule = step([(low, options.seconds_each), (high, options.seconds_each),
+                         (low, options.seconds_each)])
         sampler = ServeReplicaSampler(placement_from_cascade(config), interval_s=1.0,
                                       app_name="coe")
         total = int(schedule.expected_requests(3 * options.seconds_each) * 1.5) + 10
@@ -123,6 +239,8 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
     summary = result.summary
     lost = summary.sent - summary.ok
     live_replicas = replicas_by_phase(result.replica_timeline, t0, options.seconds_each)
+    live_p50 = p50_by_phase([(r.t_send, r.latency_s * 1000.0) for r in result.records if r.ok],
+                            options.seconds_each)
     fixed_peak = {d: max(s.replicas for s in result.replica_timeline if s.deployment == d)
                   for d in {s.deployment for s in result.replica_timeline}}
     prices = PriceTable()
@@ -132,7 +250,7 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
     live_cost = provisioned_cost(result.replica_timeline, prices, t0, end)
     peak_cost = provisioned_cost(peak_timeline, prices, t0, end)
 
-    trace = step_trace(options.low_rate, options.high_rate, options.seconds_each, tick_s=0.5)
+    trace = step_trace(low, high, options.seconds_each, tick_s=0.5)
     hard = hard_classes(models)
     base = gear_behaviour(models, [t.threshold for t in models.tiers[:-1]], hard)
     scaling = [m.load for m in models.members]
@@ -142,29 +260,40 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
         first.upscale_delay_s if first else 30.0, first.downscale_delay_s if first else 600.0)
     price_s = {m.gpu_class: prices.price(m.gpu_class).usd_per_second for m in models.members}
     initial = {m.load.deployment: max(1, m.load.min_replicas) for m in models.members}
-    sim = simulate_cluster(trace, models.by_tier(), [base], controller,
-                           SimSettings(cold_start_s=options.cold_start_s, sample_every_s=1.0),
-                           initial, price_s)
+    sim = simulate_cluster(trace, models.by_tier(), [base], controller, settings, initial,
+                           price_s)
     sim_samples = []
     for i, t in enumerate(sim.timeline["t_s"]):
         for key, values in sim.timeline.items():
             if key.startswith("replicas:"):
                 sim_samples.append(_Sample(t0 + t, key.split(":", 1)[1], values[i]))
     sim_replicas = replicas_by_phase(sim_samples, t0, options.seconds_each)
+    sim_p50 = {p: sim.p50_ms_between(i * options.seconds_each, (i + 1) * options.seconds_each)
+               for i, p in enumerate(PHASES)}
+    comparison = compare_live_sim(live_p50, sim_p50, live_replicas, sim_replicas)
     report = {
         "kind": "LIVE step load on a private local Ray (GPU classes EMULATED, members on "
-        "the CPU) and the SIMULATION of the same step with the same load models",
+        "the CPU) and the SIMULATION of the same step with the same load models (host time "
+        f"per request {calibration['host_ms_source']}: {host_ms:.1f} ms)",
         "options": options.model_dump(),
+        "calibration": {**calibration, "first_deploy_s": first_deploy_s,
+                        "policy_redeploy_s": redeploy_s},
+        "rates": rates,
         "live": {"sent": summary.sent, "ok": summary.ok, "lost": lost,
                  "status_counts": summary.status_counts, "p50_ms": summary.latency.p50_ms,
-                 "p99_ms": summary.latency.p99_ms, "replicas_by_phase": live_replicas,
+                 "p99_ms": summary.latency.p99_ms, "p50_ms_by_phase": live_p50,
+                 "replicas_by_phase": live_replicas,
                  "provisioned_usd_per_1k_whole_gpu": live_cost.whole_gpu_usd / max(
                      summary.ok, 1) * 1000,
                  "fixed_at_peak_usd_per_1k_whole_gpu": peak_cost.whole_gpu_usd / max(
                      summary.ok, 1) * 1000,
                  "timeline": [s.model_dump() for s in result.replica_timeline]},
         "sim": {"p50_ms": sim.p50_ms, "p99_ms": sim.p99_ms, "lost": sim.lost,
-                "replicas_by_phase": sim_replicas},
+                "p50_ms_by_phase": sim_p50, "replicas_by_phase": sim_replicas},
+        "comparison": {**comparison, "note": "p50: requests of the whole phase (live: by send "
+                       "time; sim: by the tick they were answered); replicas: mean over the "
+                       "second half of each phase; ratio = sim / live; within_25pct: "
+                       "|ratio - 1| <= 0.25"},
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "autoscale_live.json").write_text(json.dumps(report, indent=1) + "\n")

@@ -1,0 +1,179 @@
+"""Calibrating the live autoscaling check: pure arithmetic, no Ray, unit-tested.
+
+`coe bench autoscale --live` checks the simulator against a live step load. Both the
+simulator and the live application-level policy size replicas from the same load models,
+and the one figure in them that is not measured by the profiler is the per-request host
+time of a member replica (`MemberLoadModel.host_seconds_per_request`). This module turns a
+short calibration phase against the deployed app into that figure, derives step rates from
+it, and compares the live run with the simulation of the same trace.
+
+How the host time is measured (`host_seconds_from_latency`): one client in a closed loop,
+so there is never a queue and every member call runs at batch 1. For each answered request
+the simulator's own latency formula (planner.cluster_sim) says
+
+    latency = sum over the tiers it ran of (batch wait + call time at batch 1 + host + hop)
+
+where the batch wait is the member's `batch_wait_timeout_s` (a lone request waits the whole
+window), the call time is the profiler's measured CPU time of the slowest member of that
+tier (the same `call_seconds` the load models carry) and the hop is the simulator's
+per-tier Serve hop. Solving for `host` per request and taking the median gives the per-tier
+time that is NOT the forward pass, the batch window or the hop. It is what the client sees
+(end to end), so it includes the member's own Serve overhead (request (de)serialisation,
+the event loop) and also the proxy's and the ingress's per-request work (HTTP, JPEG decode,
+routing) attributed to the tiers the request passed. On this 2-core host those processes
+share the cores the members run on, so counting their work against a replica's capacity is
+the conservative reading; it is an upper bound on the member replica's own overhead.
+
+How the step rates are derived (`derive_step_rates`): from the load model of the tier-0
+members with the figure in use, r1 = the highest rate at which the policy keeps 1 replica
+and r2 = the highest at which it keeps 2 (tier 0 sees every request). The low step is r1/2
+(mid 1-replica band); the high step is the middle of the 2-replica band (r1, r2], capped at
+`max_host_load` of what the host's cores can serve, measured as the CPU-seconds the whole
+process tree (load client, proxy, ingress, members, Ray) spent per request in the
+calibration, above its idle draw. If the cap falls at or below r1, the high step cannot
+need a second replica without saturating the host, and the derivation says so.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+
+from cascade.autoscale_policy import MemberLoadModel, replicas_for_rate
+
+PHASES = ("low", "high", "low_again")
+TOLERANCE = 0.25
+
+
+def tier_fixed_seconds(tiers: Sequence[Sequence[MemberLoadModel]], hop_s: float) -> list[float]:
+    """Per tier: the latency the load model gives a lone request apart from host time
+    (batch wait + the slowest member's call at batch 1 + one hop)."""
+    out = []
+    for members in tiers:
+        if not members:
+            raise ValueError("a tier without members")
+        out.append(max(m.batch_wait_timeout_s + m.call_seconds[0] for m in members) + hop_s)
+    return out
+
+
+def host_seconds_from_latency(samples: Sequence[tuple[float, int]],
+                              fixed_s: Sequence[float]) -> dict:
+    """Median per-tier host time from closed-loop (1 client) requests.
+
+    `samples`: (end-to-end latency in s, number of tiers the request ran) per answered
+    request; `fixed_s`: `tier_fixed_seconds`. A request's residual is its latency minus the
+    fixed part of the tiers it ran, divided by those tiers; the figure is the median
+    residual, floored at 0 (reported unfloored too)."""
+    residuals = []
+    for latency_s, tiers in samples:
+        if tiers < 1 or tiers > len(fixed_s):
+            raise ValueError(f"a request ran {tiers} tiers; the cascade has {len(fixed_s)}")
+        residuals.append((latency_s - sum(fixed_s[:tiers])) / tiers)
+    if not residuals:
+        raise ValueError("no answered calibration requests")
+    median = statistics.median(residuals)
+    return {
+        "host_seconds_per_request": max(0.0, median),
+        "median_residual_s": median,
+        "requests": len(residuals),
+        "p50_latency_s": statistics.median(s[0] for s in samples),
+        "mean_tiers_ran": sum(s[1] for s in samples) / len(samples),
+        "fixed_seconds_per_tier": list(fixed_s),
+    }
+
+
+def host_capacity(cpu_seconds: float, seconds: float, idle_cpu_per_s: float, requests: int,
+                  cores: float) -> dict:
+    """CPU-seconds per request above the idle draw, and the request rate the cores serve
+    flat out at that cost (`cpu_seconds` spent over `seconds` while serving `requests`)."""
+    if requests < 1 or seconds <= 0 or cores <= 0:
+        raise ValueError("need requests >= 1, seconds > 0 and cores > 0")
+    busy = max(cpu_seconds - idle_cpu_per_s * seconds, 1e-9)
+    per_request = busy / requests
+    spare = max(cores - idle_cpu_per_s, 0.0)
+    return {"cpu_seconds_per_request": per_request, "idle_cpu_per_s": idle_cpu_per_s,
+            "cores": cores, "host_capacity_rps": spare / per_request}
+
+
+def rate_boundary(members: Sequence[MemberLoadModel], replicas: int, headroom: float,
+                  hi: float = 1e6) -> float:
+    """The highest rate at which every member of `members` is sized at <= `replicas`
+    (bisection; the sizing is monotone in the rate)."""
+    def fits(rate: float) -> bool:
+        return all(replicas_for_rate(m, rate, headroom) <= replicas for m in members)
+
+    if not fits(1e-9):
+        return 0.0
+    if fits(hi):
+        return hi
+    lo = 0.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+def derive_step_rates(tier0: Sequence[MemberLoadModel], headroom: float,
+                      host_capacity_rps: float | None, max_host_load: float = 0.6) -> dict:
+    """Low and high step rates from the tier-0 load models (see the module docstring)."""
+    r1 = rate_boundary(tier0, 1, headroom)
+    r2 = rate_boundary(tier0, 2, headroom)
+    wanted_high = (r1 + r2) / 2
+    cap = None if host_capacity_rps is None else max_host_load * host_capacity_rps
+    high = wanted_high if cap is None else min(wanted_high, cap)
+    low = r1 / 2
+    scale_up = high > r1 * 1.05
+    note = ("high = middle of the 2-replica band" if high == wanted_high else
+            f"high capped at {max_host_load:g} x host capacity")
+    if not scale_up:
+        note += ("; the cap is at or below r1: on this host the high step cannot need a "
+                 "second tier-0 replica without saturating the cores")
+    return {"r1_rps": r1, "r2_rps": r2, "wanted_high_rps": wanted_high,
+            "host_cap_rps": cap, "max_host_load": max_host_load,
+            "low_rate": low, "high_rate": high, "high_needs_more_replicas": scale_up,
+            "note": note}
+
+
+def phase_of(t_s: float, seconds_each: float) -> str | None:
+    """The step phase a time (seconds since the step began) falls in, None outside."""
+    index = int(t_s // seconds_each) if t_s >= 0 else -1
+    return PHASES[index] if 0 <= index < len(PHASES) else None
+
+
+def p50_by_phase(samples: Sequence[tuple[float, float]], seconds_each: float) -> dict:
+    """Median latency (ms) of the requests sent in each phase; samples: (t_send_s, ms)."""
+    per: dict[str, list[float]] = {p: [] for p in PHASES}
+    for t, ms in samples:
+        phase = phase_of(t, seconds_each)
+        if phase is not None:
+            per[phase].append(ms)
+    return {p: (statistics.median(v) if v else None) for p, v in per.items()}
+
+
+def ratio_check(sim: float | None, live: float | None, tolerance: float = TOLERANCE) -> dict:
+    """sim/live and whether sim is within `tolerance` of live (relative to live)."""
+    if sim is None or live is None or live <= 0:
+        return {"sim": sim, "live": live, "ratio": None, "within_25pct": False}
+    ratio = sim / live
+    return {"sim": sim, "live": live, "ratio": ratio,
+            "within_25pct": abs(ratio - 1.0) <= tolerance + 1e-12}
+
+
+def compare_live_sim(live_p50: Mapping[str, float | None], sim_p50: Mapping[str, float | None],
+                     live_replicas: Mapping[str, Mapping[str, float]],
+                     sim_replicas: Mapping[str, Mapping[str, float]],
+                     tolerance: float = TOLERANCE) -> dict:
+    """Per phase: p50 and every simulated deployment's replicas, sim/live, within 25%."""
+    phases = {}
+    for phase in PHASES:
+        sim_reps = sim_replicas.get(phase, {})
+        live_reps = live_replicas.get(phase, {})
+        phases[phase] = {
+            "p50_ms": ratio_check(sim_p50.get(phase), live_p50.get(phase), tolerance),
+            "replicas": {name: ratio_check(sim_reps.get(name), live_reps.get(name), tolerance)
+                         for name in sorted(sim_reps)},
+        }
+    checks = [c["p50_ms"]["within_25pct"] for c in phases.values()]
+    checks += [r["within_25pct"] for c in phases.values() for r in c["replicas"].values()]
+    return {"tolerance": tolerance, "by_phase": phases, "all_within_25pct": all(checks),
+            "within": sum(checks), "checks": len(checks)}
