@@ -113,6 +113,25 @@ def rate_boundary(members: Sequence[MemberLoadModel], replicas: int, headroom: f
     return lo
 
 
+def headroom_for_scale_up(tier0: Sequence[MemberLoadModel], high_rps: float,
+                          margin: float = 1.25, max_headroom: float = 100.0) -> float | None:
+    """The smallest policy headroom at which `high_rps` is at least `margin` x r1, i.e. at
+    which that rate needs a second tier-0 replica with room to spare; None if none up to
+    `max_headroom` does."""
+    def ok(headroom: float) -> bool:
+        return rate_boundary(tier0, 1, headroom) * margin <= high_rps
+
+    if high_rps <= 0 or not ok(max_headroom):
+        return None
+    if ok(1.0):
+        return 1.0
+    lo, hi = 1.0, max_headroom
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
+
+
 def derive_step_rates(tier0: Sequence[MemberLoadModel], headroom: float,
                       host_capacity_rps: float | None, max_host_load: float = 0.6) -> dict:
     """Low and high step rates from the tier-0 load models (see the module docstring)."""
@@ -125,11 +144,16 @@ def derive_step_rates(tier0: Sequence[MemberLoadModel], headroom: float,
     scale_up = high > r1 * 1.05
     note = ("high = middle of the 2-replica band" if high == wanted_high else
             f"high capped at {max_host_load:g} x host capacity")
+    suggested = None
     if not scale_up:
         note += ("; the cap is at or below r1: on this host the high step cannot need a "
                  "second tier-0 replica without saturating the cores")
+        suggested = headroom_for_scale_up(tier0, high)
+        if suggested is not None:
+            note += f" (a policy headroom of {suggested:.2f} would put r1 at high / 1.25)"
     return {"r1_rps": r1, "r2_rps": r2, "wanted_high_rps": wanted_high,
-            "host_cap_rps": cap, "max_host_load": max_host_load,
+            "host_cap_rps": cap, "max_host_load": max_host_load, "headroom": headroom,
+            "headroom_for_scale_up": suggested,
             "low_rate": low, "high_rate": high, "high_needs_more_replicas": scale_up,
             "note": note}
 

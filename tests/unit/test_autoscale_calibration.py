@@ -7,6 +7,7 @@ from cascade.autoscale_policy import MemberLoadModel, replicas_for_rate
 from load_tests.experiments.autoscale_calibration import (
     compare_live_sim,
     derive_step_rates,
+    headroom_for_scale_up,
     host_capacity,
     host_seconds_from_latency,
     p50_by_phase,
@@ -91,6 +92,16 @@ def test_derived_high_is_capped_by_the_host_and_says_when_it_cannot_scale():
     assert blocked["high_rate"] == pytest.approx(30.0)
     assert not blocked["high_needs_more_replicas"]
     assert "cannot" in blocked["note"]
+    suggested = blocked["headroom_for_scale_up"]
+    assert suggested == pytest.approx(1.25 / (0.020 * 30.0), rel=1e-3)
+    assert rate_boundary([m], 1, suggested) * 1.25 <= 30.0 + 1e-6
+    assert capped["headroom_for_scale_up"] is None
+
+
+def test_headroom_for_scale_up_edges():
+    m = member(host=0.020)
+    assert headroom_for_scale_up([m], 1000.0) == 1.0
+    assert headroom_for_scale_up([m], 0.1, max_headroom=10.0) is None
 
 
 def test_phases_and_their_medians():
