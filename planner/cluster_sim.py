@@ -66,6 +66,28 @@ class SimSettings:
     slo_ms: float = 200.0
     seed: int = 0
     sample_every_s: float = 60.0  # resolution of the replica/load timeline kept for plots
+    # A shared host (the live check on a CPU-only machine): every request's CPU work, over
+    # all processes, shares `host_cores` cores. None = a GPU cluster, where each replica has
+    # its own device and the host's cores are not the bottleneck.
+    host_cores: int | None = None
+    host_cpu_seconds_per_request: float = 0.0
+
+
+def shared_host_stretch(rate_per_s: float, cpu_seconds_per_request: float, cores: int,
+                        max_utilisation: float = 0.95) -> float:
+    """Mean response time over service time of an M/M/c queue (Erlang C) at the host's
+    utilisation: how much a request's time on a shared CPU grows with the load on it."""
+    rho = min(max_utilisation, rate_per_s * cpu_seconds_per_request / cores)
+    if rho <= 0:
+        return 1.0
+    a = rho * cores
+    term, total = 1.0, 1.0
+    for k in range(1, cores):
+        term *= a / k
+        total += term
+    last = term * a / cores / (1 - rho)
+    erlang_c = last / (total + last)
+    return 1.0 + erlang_c / (cores * (1 - rho))
 
 
 @dataclass
@@ -280,6 +302,8 @@ def simulate_cluster(
         correct += arrivals * behaviour.accuracy(mix)
         incoming = arrivals
         latency_start = latency_end = 0.0
+        stretch = 1.0 if settings.host_cores is None else shared_host_stretch(
+            arrivals / dt, settings.host_cpu_seconds_per_request, settings.host_cores)
         for k, tier in enumerate(deps):
             outs, starts, ends, lost_k = [], [], [], 0.0
             for d in tier:
@@ -292,8 +316,8 @@ def simulate_cluster(
                 cum[i + 1] = cum[i] + d.queue + d.busy_requests
             lost_total += lost_k
             done = min(outs)
-            latency_start += max(starts) + settings.hop_latency_s
-            latency_end += max(ends) + settings.hop_latency_s
+            latency_start += (max(starts) + settings.hop_latency_s) * stretch
+            latency_end += (max(ends) + settings.hop_latency_s) * stretch
             if k + 1 < n_tiers and reach[k] > 0:
                 p_up = min(1.0, reach[k + 1] / reach[k])
                 escalated = float(rng.binomial(int(done), p_up)) if done >= 1 else 0.0

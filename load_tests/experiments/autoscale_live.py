@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -260,6 +261,9 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
         first.upscale_delay_s if first else 30.0, first.downscale_delay_s if first else 600.0)
     price_s = {m.gpu_class: prices.price(m.gpu_class).usd_per_second for m in models.members}
     initial = {m.load.deployment: max(1, m.load.min_replicas) for m in models.members}
+    # the live members share this host's cores: the simulation of the live check does too
+    settings = replace(settings, host_cores=int(calibration["cpu"]["cores"]),
+                       host_cpu_seconds_per_request=calibration["cpu"]["cpu_seconds_per_request"])
     sim = simulate_cluster(trace, models.by_tier(), [base], controller, settings, initial,
                            price_s)
     sim_samples = []
@@ -289,7 +293,11 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
                      summary.ok, 1) * 1000,
                  "timeline": [s.model_dump() for s in result.replica_timeline]},
         "sim": {"p50_ms": sim.p50_ms, "p99_ms": sim.p99_ms, "lost": sim.lost,
-                "p50_ms_by_phase": sim_p50, "replicas_by_phase": sim_replicas},
+                "p50_ms_by_phase": sim_p50, "replicas_by_phase": sim_replicas,
+                "shared_host": {"cores": settings.host_cores,
+                                "cpu_seconds_per_request": settings.host_cpu_seconds_per_request,
+                                "model": "every tier's latency x the M/M/c mean-response "
+                                "stretch at the host's CPU utilisation (Erlang C)"}},
         "comparison": {**comparison, "note": "p50: requests of the whole phase (live: by send "
                        "time; sim: by the tick they were answered); replicas: mean over the "
                        "second half of each phase; ratio = sim / live; within_25pct: "

@@ -101,3 +101,31 @@ def test_traces_have_their_shape():
     assert burst.rate_per_s.max() == 500.0 and burst.rate_per_s.min() == 150.0
     with pytest.raises(ValueError, match="unknown trace"):
         make_trace("weekly", 10.0)
+
+
+def test_shared_host_stretch_is_the_m_m_c_response_time():
+    from planner.cluster_sim import shared_host_stretch
+
+    assert shared_host_stretch(0.0, 0.05, 2) == 1.0
+    # M/M/1: 1 / (1 - rho); M/M/2: 1 / (1 - rho^2)
+    assert shared_host_stretch(10.0, 0.05, 1) == pytest.approx(1 / (1 - 0.5))
+    assert shared_host_stretch(20.0, 0.05, 2) == pytest.approx(1 / (1 - 0.5 ** 2))
+    assert shared_host_stretch(1e6, 0.05, 2) == pytest.approx(1 / (1 - 0.95 ** 2))  # capped
+
+
+def test_a_shared_host_slows_the_simulated_requests_and_a_gpu_cluster_does_not():
+    from dataclasses import replace
+
+    tiers, _ = cascade()
+    trace = Trace("flat", 1.0, np.full(120, 20.0), np.zeros(120))
+    static = {"t0-a": 1, "t1-b": 1}
+
+    def run(settings):
+        return simulate_cluster(trace, tiers, [BEHAVIOUR], StaticController(static), settings,
+                                static, PRICES)
+
+    free = run(SimSettings())
+    shared = run(replace(SimSettings(), host_cores=2, host_cpu_seconds_per_request=0.05))
+    # 20 req/s x 50 ms of CPU on 2 cores: rho 0.5 on average, every tier's time x
+    # 1 / (1 - rho^2) = 1.33 then; the Poisson count of each tick moves rho around it
+    assert 1.2 * free.p50_ms < shared.p50_ms < 1.6 * free.p50_ms
