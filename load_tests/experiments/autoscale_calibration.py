@@ -43,6 +43,9 @@ from cascade.autoscale_policy import MemberLoadModel, replicas_for_rate
 
 PHASES = ("low", "high", "low_again")
 TOLERANCE = 0.25
+# the high step must clear r1 by this much: at 1.05 (the first choice) a live run stayed at
+# one replica while the simulation scaled (Poisson noise and the look-back both straddle r1)
+SCALE_UP_MARGIN = 1.25
 
 
 def tier_fixed_seconds(tiers: Sequence[Sequence[MemberLoadModel]], hop_s: float) -> list[float]:
@@ -114,7 +117,7 @@ def rate_boundary(members: Sequence[MemberLoadModel], replicas: int, headroom: f
 
 
 def headroom_for_scale_up(tier0: Sequence[MemberLoadModel], high_rps: float,
-                          margin: float = 1.25, max_headroom: float = 100.0) -> float | None:
+                          margin: float = SCALE_UP_MARGIN, max_headroom: float = 100.0) -> float | None:
     """The smallest policy headroom at which `high_rps` is at least `margin` x r1, i.e. at
     which that rate needs a second tier-0 replica with room to spare; None if none up to
     `max_headroom` does."""
@@ -141,7 +144,7 @@ def derive_step_rates(tier0: Sequence[MemberLoadModel], headroom: float,
     cap = None if host_capacity_rps is None else max_host_load * host_capacity_rps
     high = wanted_high if cap is None else min(wanted_high, cap)
     low = r1 / 2
-    scale_up = high > r1 * 1.05
+    scale_up = high >= r1 * SCALE_UP_MARGIN
     note = ("high = middle of the 2-replica band" if high == wanted_high else
             f"high capped at {max_host_load:g} x host capacity")
     suggested = None
