@@ -117,7 +117,8 @@ def rate_boundary(members: Sequence[MemberLoadModel], replicas: int, headroom: f
 
 
 def headroom_for_scale_up(tier0: Sequence[MemberLoadModel], high_rps: float,
-                          margin: float = SCALE_UP_MARGIN, max_headroom: float = 100.0) -> float | None:
+                          margin: float = SCALE_UP_MARGIN,
+                          max_headroom: float = 100.0) -> float | None:
     """The smallest policy headroom at which `high_rps` is at least `margin` x r1, i.e. at
     which that rate needs a second tier-0 replica with room to spare; None if none up to
     `max_headroom` does."""
