@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from cascade.autoscaling import AutoscalingConfig
+from cascade.gears import GearSet
 from cascade.learned_config import BudgetConfig, SchedulerConfig
 from cascade.redundancy import FaultsConfig, RedundancyConfig
 
@@ -210,6 +211,9 @@ class CascadeConfig(BaseModel):
     )
     budget: BudgetConfig | None = Field(
         default=None, description="average cost per image of a learned plan (and its keeper)")
+    gears: GearSet | None = Field(
+        default=None, description="load gears (`coe plan --gears`): exit thresholds of tiers "
+        "0..n-2 switched by the ingress arrival rate, with hysteresis (cascade.gears)")
 
     @model_validator(mode="after")
     def _check_quorums(self) -> CascadeConfig:
@@ -241,11 +245,30 @@ class CascadeConfig(BaseModel):
         check_scheduler_features(self.tiers)
         return self
 
+    @model_validator(mode="after")
+    def _check_gears(self) -> CascadeConfig:
+        if self.gears is None:
+            return self
+        if self.budget is not None:
+            raise ValueError("gears: a cascade with a budget keeper cannot also switch gears "
+                             "(both move the same thresholds)")
+        want = len(self.tiers) - 1
+        for index, gear in enumerate(self.gears.gears):
+            if len(gear.thresholds) != want:
+                raise ValueError(f"gears.gears.{index}.thresholds: {len(gear.thresholds)} "
+                                 f"given, the cascade has {want} tier(s) before the last")
+        learned = [t.name for t in self.tiers[:-1] if t.exit_policy.kind == "learned"]
+        if learned:
+            raise ValueError(f"gears: tier {learned[0]} has a learned policy; gears set "
+                             "agreement or confidence thresholds")
+        return self
+
     @model_serializer(mode="wrap")
-    def _omit_absent_budget(self, handler):
+    def _omit_absent_options(self, handler):
         data = handler(self)
-        if self.budget is None:
-            data.pop("budget", None)
+        for key in ("budget", "gears"):
+            if getattr(self, key) is None:
+                data.pop(key, None)
         return data
 
     def deployment_name(self, tier: TierConfig, member: MemberConfig) -> str:

@@ -305,6 +305,7 @@ class CascadeIngress:
         self._class_names = [self.config.class_name(i) for i in range(self.config.num_classes)]
         self.admin_digest = admin_token_sha256  # read by the require_admin dependency
         self._start_keeper()
+        self._start_gears()
         self.policy_sync = policy_sync_for(self)  # the app's one versioned policy store
 
     def _start_keeper(self) -> None:
@@ -318,6 +319,32 @@ class CascadeIngress:
             base = learned_thresholds(self.config.tiers)
             self.keeper = BudgetKeeper.from_budget(self.config.budget, base)
             self.keeper_metrics = KeeperMetrics()
+
+    def _start_gears(self) -> None:
+        """The load-gear shifter (serve_app.gear_shift) when the config has gears."""
+        from serve_app.gear_shift import GearMetrics, GearShifter
+
+        self.gears, self.gear_metrics = None, None
+        if self.config.gears is not None:
+            self.gears = GearShifter(self.config.gears, [t.name for t in self.config.tiers])
+            self.gear_metrics = GearMetrics()
+            self._apply_gear()
+
+    def _shift_gear(self, images: int) -> None:
+        """Count arrivals; on a gear change the runner's thresholds follow (models stay)."""
+        if self.gears is None:
+            return
+        switched = self.gears.observe(time.monotonic(), images)
+        if switched:
+            logger.info("load gear -> %s at %.1f images/s", self.gears.name,
+                        self.gears.rate_per_s)
+            self._apply_gear()
+        self.gear_metrics.record(self.gears, switched)
+
+    def _apply_gear(self) -> None:
+        from serve_app.budget_keeper import apply_thresholds
+
+        self.runner.tiers = apply_thresholds(self.runner.tiers, self.gears.thresholds())
 
     def _keep_budget(self, outcomes: list[ImageOutcome]) -> None:
         """Feed realised costs to the keeper; when it moves, the runner's thresholds follow."""
@@ -410,6 +437,8 @@ class CascadeIngress:
                 self.config = self.config.model_copy(update={"budget": budget})
             self.keeper.rebase(learned_thresholds(self.config.tiers))
             self.runner.tiers = apply_thresholds(self.runner.tiers, self.keeper.thresholds())
+        if self.gears is not None:  # the active gear's thresholds win on tiers 0..n-2
+            self._apply_gear()
 
     def live_policies(self) -> dict:
         """Every tier's live policy: the runner's threshold (keeper included), the config's
@@ -461,6 +490,7 @@ class CascadeIngress:
             deadline_at = None if deadline_s is None else start + deadline_s
             with self.admission.holding() as admit:  # in-flight images, released at the end
                 images = await self.reader.images(request, deadline_at, admit)
+                self._shift_gear(len(images))
                 edge = parse_edge_votes(
                     request.headers.get(EDGE_VOTES_HEADER), self.config, start_tier, len(images))
                 outcomes = await self.runner.run(
@@ -518,6 +548,8 @@ class CascadeIngress:
             snapshot.redundancy = self.redundancy.snapshot()
         if self.keeper is not None:
             snapshot.budget = self.keeper.snapshot()
+        if self.gears is not None:
+            snapshot.gears = self.gears.snapshot()
         return snapshot
 
     @fastapi_app.get("/healthz", response_model=HealthResponse)
@@ -529,6 +561,7 @@ class CascadeIngress:
                          start: float) -> list[ImageOutcome]:
         """Outcomes of decoded images, counted in the stats and metrics; raises CascadeError
         when one has no acceptable answer (serve_app.oip's infer route)."""
+        self._shift_gear(len(images))
         outcomes = await self.runner.run(images, deadline_s=deadline_s, started=start)
         self._answer(outcomes)
         self._record(0, outcomes)
@@ -558,4 +591,4 @@ class CascadeIngress:
             )
         return ClassifyResponse(predictions=[
             Prediction.from_outcome(o, self._class_names[o.label]) for o in outcomes
-        ])
+        ], gear=None if self.gears is None else self.gears.name)

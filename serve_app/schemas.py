@@ -123,6 +123,8 @@ class ClassifyResponse(BaseModel):
     """Body of a 200 from POST /v1/classify: one prediction per image, in request order."""
 
     predictions: list[Prediction]
+    gear: str | None = Field(
+        default=None, description="the load gear whose thresholds answered (gears configured)")
 
 
 class HealthResponse(BaseModel):
@@ -179,6 +181,9 @@ class StatsResponse(BaseModel):
     )
     budget: BudgetStats | None = Field(
         default=None, description="the config's budget B and the keeper (learned policy)")
+    gears: dict | None = Field(
+        default=None, description="active load gear, its arrival rate and switches "
+        "(serve_app.gear_shift.GearShifter)")
     client_closed: int = Field(
         default=0, description="requests whose client disconnected first (not in 5xx)"
     )
