@@ -41,21 +41,29 @@ class EscalationAwareAppPolicy:
 
     def __init__(self, members: list[dict[str, Any]], tiers: int,
                  ingress_deployment: str = "CascadeIngress", headroom: float = 1.4,
-                 min_interval_s: float = 5.0):
+                 min_interval_s: float = 5.0, stale_after_s: float = 30.0):
         self.members = [MemberLoadModel(**{**m, "call_seconds": tuple(m["call_seconds"])})
                         for m in members]
         self.tiers = tiers
         self.ingress = ingress_deployment
         self.headroom = headroom
         self.min_interval_s = min_interval_s
+        self.stale_after_s = stale_after_s
         self.last: dict[str, Any] | None = None
         self.last_decision: dict[str, int] = {}
 
-    def observe(self, now_s: float, images: float, exits: list[float]) -> tuple[float, list]:
-        """Arrival rate and per-tier exits since the previous observation."""
+    def observe(self, now_s: float, images: float, exits: list[float]) -> tuple[float, list] | None:
+        """Arrival rate and per-tier exits since the previous observation; None when the
+        counters have not moved yet and are not stale: replicas report every
+        `metrics_interval_s` (10 s by default), so a call between two reports must not read
+        as a zero rate (that flipped the decision between up and down every other call, and
+        Serve's upscale delay, which needs consecutive up decisions, never elapsed)."""
         if self.last is None or now_s <= self.last["t"]:
             self.last = {"t": now_s, "images": images, "exits": exits}
             return 0.0, []
+        unchanged = images == self.last["images"] and exits == self.last["exits"]
+        if unchanged and now_s - self.last["t"] < self.stale_after_s:
+            return None
         elapsed = now_s - self.last["t"]
         rate = max(0.0, images - self.last["images"]) / elapsed
         delta = [max(0.0, a - b) for a, b in zip(exits, self.last["exits"], strict=False)]
@@ -74,11 +82,15 @@ class EscalationAwareAppPolicy:
             metrics = ingress.aggregated_metrics
             images = _summed(metrics, IMAGES_METRIC)
             exits = [_summed(metrics, f"{EXITS_METRIC}{k}") for k in range(self.tiers)]
-            rate, delta = self.observe(now, images, exits)
-            if not delta:
-                return {}, {}
-            reach = reach_from_exits(delta)
-            decisions = desired_replicas(rate, reach, self.members, self.headroom)
-            self.last_decision = decisions
+            observed = self.observe(now, images, exits)
+            if observed is None:  # no new report since the last decision: keep it
+                decisions = self.last_decision
+            else:
+                rate, delta = observed
+                if not delta:
+                    return {}, {}
+                reach = reach_from_exits(delta)
+                decisions = desired_replicas(rate, reach, self.members, self.headroom)
+                self.last_decision = decisions
         out = {by_name[name][0]: n for name, n in decisions.items() if name in by_name}
         return out, {}

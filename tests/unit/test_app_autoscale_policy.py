@@ -48,3 +48,17 @@ def test_without_ingress_metrics_nothing_is_decided():
     policy = EscalationAwareAppPolicy(MEMBERS, tiers=2)
     only_members = {k: v for k, v in contexts(0.0, 0, [0, 0]).items() if k != "id-ingress"}
     assert policy(only_members) == ({}, {})
+
+
+def test_a_call_between_two_metric_reports_keeps_the_decision_instead_of_reading_zero():
+    """Replicas report every 10 s; the policy runs more often. Unchanged counters are no
+    news, not a zero rate, until they are stale (then traffic really stopped)."""
+    policy = EscalationAwareAppPolicy(MEMBERS, tiers=2, min_interval_s=5.0, stale_after_s=30.0)
+    policy(contexts(0.0, 0, [0, 0]))
+    busy, _ = policy(contexts(10.0, 30_000, [27_000, 3_000]))
+    between, _ = policy(contexts(16.0, 30_000, [27_000, 3_000]))  # no new report yet
+    assert between == busy
+    later, _ = policy(contexts(20.0, 60_000, [54_000, 6_000]))  # the next report: same rate
+    assert later == busy
+    stale, _ = policy(contexts(55.0, 60_000, [54_000, 6_000]))  # 35 s without a change
+    assert stale["id-t0-a"] < busy["id-t0-a"]
