@@ -104,30 +104,29 @@ def pixel_bomb_phase(base: str, images, seconds: float, load) -> dict[str, Any]:
 
 
 def classify_each_once(url: str, images, per_request: int = 16, workers: int = 8,
-                       max_seconds: float = 600.0) -> list[dict]:
+                       shed_retries: int = 60) -> list[dict]:
     """Every labelled image answered once, in JSON requests of `per_request` images from
-    `workers` threads; a shed request (503) is re-sent after its Retry-After, so the set
-    is the same on both sides of the quorum comparison. One row per image (or per image
-    of a request that failed otherwise), in the input order."""
+    `workers` threads; a shed request (503 + Retry-After) is re-sent like a well-behaved
+    client would (`faults.post_honouring_retry_after`), so the set is the same on both
+    sides of the quorum comparison. One row per image, in the input order."""
     import concurrent.futures
     import json
+    from collections import Counter
 
     import httpx
 
-    deadline = time.monotonic() + max_seconds
+    from load_tests.chaos.faults import post_honouring_retry_after
+
     chunks = [images[i:i + per_request] for i in range(0, len(images), per_request)]
 
     def send(chunk) -> list[dict]:
         body = json.dumps({"images": [base64.b64encode(im.body).decode() for im in chunk]})
+        shed: Counter = Counter()
         with httpx.Client(timeout=120) as client:
-            retries = 0
-            while True:
-                response = client.post(url, content=body,
-                                       headers={"content-type": "application/json"})
-                if response.status_code != 503 or time.monotonic() > deadline:
-                    break
-                retries += 1
-                time.sleep(float(response.headers.get("retry-after", "1")))
+            response = post_honouring_retry_after(
+                client, url, shed_retries, shed, content=body,
+                headers={"content-type": "application/json"})
+        retries = shed["503"]
         if response.status_code != 200:
             return [{"index": im.index, "status": response.status_code, "retries": retries}
                     for im in chunk]

@@ -47,3 +47,33 @@ def test_paired_changes_compare_the_same_images_and_skip_unanswered_ones():
                {"index": 3, "status": 200, "label": 0, "correct": True}]
     assert paired_changes(clean, faulted) == {
         "paired_images": 3, "label_changed": 2, "became_wrong": 1, "became_right": 1}
+
+
+def test_classify_each_once_answers_every_image_and_retries_a_shed_request(monkeypatch):
+    """A 503 + Retry-After is re-sent (the shared well-behaved client), rows keep order."""
+    from types import SimpleNamespace
+
+    import httpx
+
+    from load_tests.chaos import attacks
+
+    calls = {"n": 0}
+
+    def handler(request):
+        calls["n"] += 1
+        n = len(json.loads(request.content)["images"])
+        if calls["n"] == 1:
+            return httpx.Response(503, headers={"retry-after": "0"}, json={"error": {}})
+        return httpx.Response(200, json={"predictions": [
+            {"label": 1, "degraded": False, "tiers": []}] * n})
+
+    real = httpx.Client
+    monkeypatch.setattr(httpx, "Client",
+                        lambda **kw: real(transport=httpx.MockTransport(handler), **kw))
+    images = [SimpleNamespace(index=i, body=b"x", label=i % 2) for i in range(5)]
+    rows = attacks.classify_each_once("http://test/v1/classify", images, per_request=4,
+                                      workers=1)
+    assert [r["index"] for r in rows] == [0, 1, 2, 3, 4]
+    assert [r["status"] for r in rows] == [200] * 5
+    assert [r["retries"] for r in rows] == [1, 1, 1, 1, 0]
+    assert [r["correct"] for r in rows] == [False, True, False, True, False]
