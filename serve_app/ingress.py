@@ -23,6 +23,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from ray import serve
+from ray.exceptions import TaskCancelledError
 from ray.serve.exceptions import RayServeException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -505,9 +506,9 @@ class CascadeIngress:
         except (InputError, CascadeError, Overloaded) as exc:  # answered by its handler
             self._account(exc.status, start)
             raise
-        except asyncio.CancelledError:  # the client went away: not a server error
-            self.stats.record_client_closed()
-            raise
+        except (asyncio.CancelledError, TaskCancelledError) as exc:  # the client went away
+            self.stats.record_client_closed()  # Serve's receive raises the latter once it has
+            raise asyncio.CancelledError() from exc
         except Exception as exc:  # a server bug, not the client's fault: a JSON 500
             logger.exception("classify failed")
             self._account(500, start)

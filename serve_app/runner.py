@@ -123,6 +123,19 @@ class DeadlineExpired(Exception):
     """Raised inside the runner when a tier is cut off by the request's deadline."""
 
 
+def parent_cancelled(exc: BaseException | None) -> bool:
+    """True when Serve cancelled a member call because the request itself was cancelled.
+
+    Serve cancels child calls of a cancelled request (client gone) from its own loop, so
+    the member's failure can reach the runner before the request's own CancelledError:
+    treating it as a member failure would answer a client that has left.
+    """
+    if exc is None:
+        return False
+    names = {kind.__name__ for kind in type(exc).__mro__}
+    return bool(names & {"RequestCancelledError", "TaskCancelledError"})
+
+
 def describe_failure(exc: BaseException) -> str:
     """A short, single-line reason for a failed member call."""
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
@@ -335,10 +348,13 @@ class CascadeRunner:
         return probs, present, failed, cancelled, backup
 
     def _collect(self, task, tier, m, r, probs, present, failed, usage_list) -> None:
+        # The runner drops the calls it cancels from `pending`; any other cancel is Serve
+        # cancelling the request's child calls because the request itself is cancelled.
         if task.cancelled():
-            failed[(m, r)] = "cancelled"
-            return
+            raise asyncio.CancelledError("the request was cancelled")
         exc = task.exception()
+        if parent_cancelled(exc):
+            raise asyncio.CancelledError("the request was cancelled") from exc
         if exc is not None:
             failed[(m, r)] = describe_failure(exc)
             return

@@ -158,6 +158,21 @@ def test_full_member_queue_is_a_failed_call():
     assert out.exit_index == 1 and out.tiers[0].failed == {"m1": "queue full (BackPressureError)"}
 
 
+def test_a_member_cancelled_with_its_request_cancels_the_run_instead_of_answering():
+    """Serve cancels a gone client's child calls; that must not become a degraded answer."""
+
+    class RequestCancelledError(Exception):
+        pass
+
+    class CancelledByServe(FakeMember):
+        async def __call__(self, image):
+            raise RequestCancelledError("request abc cancelled")
+
+    runner = two_tier([FakeMember(0), FakeMember(1)], [CancelledByServe(2), FakeMember(3)])
+    with pytest.raises(asyncio.CancelledError):
+        run(runner, [image(0, 1, 2, 3)])
+
+
 def test_early_cancel_is_not_a_quorum_failure():
     slow = FakeMember(2, delay=5.0)
     runner = two_tier([FakeMember(0), FakeMember(1), slow], [FakeMember(3)])
@@ -215,3 +230,15 @@ def test_plan_validation():
         TierPlan("t", 0, "T4", "agreement", 1.0, "vote", ("a", "b"), (FakeMember(0),))
     with pytest.raises(ValueError, match="indices"):
         CascadeRunner([tier(1, "t", "T4", [FakeMember(0)])], 4, PRICES)
+
+
+def test_a_member_call_cancelled_from_outside_cancels_the_run():
+    """A child call Serve cancelled (not the runner) ends the run: its client has gone."""
+
+    class CancelledFromOutside(FakeMember):
+        async def __call__(self, image):
+            raise asyncio.CancelledError
+
+    runner = two_tier([FakeMember(0), FakeMember(1)], [CancelledFromOutside(2), FakeMember(3)])
+    with pytest.raises(asyncio.CancelledError):
+        run(runner, [image(0, 1, 2, 3)])
