@@ -1,12 +1,18 @@
 """Queue limits from measured capacity: the rule `coe chaos` judges overload by, inverted.
 
-An admitted request waits behind at most `depth` = max_ongoing + max_queued others,
-served at the measured capacity C, plus its own service time S (the p99 at capacity);
-`coe chaos` requires SLACK x (depth / C + S) to stay under the bound. Given a target
-admitted p99 T, the deepest queue that keeps it is depth = (T / SLACK - S) x C. The
-ongoing limit is what keeps the pipeline full at capacity (Little's law, C x S, at least
-1); the rest of the depth may queue. The in-flight image budget follows from the depth and
-the images per request. Pure arithmetic over figures measured elsewhere.
+An admitted request waits behind at most `depth` others, served at the measured capacity
+C, plus its own service time S (the p99 at capacity); `coe chaos` requires
+SLACK x (depth / C + S) to stay under the bound. Given a target admitted p99 T, the deepest
+queue that keeps it is depth = (T / SLACK - S) x C.
+
+Where the queue lives matters. Serve's router backs off (25 ms doubling to 0.5 s) while
+the ingress is full, so requests waiting in Serve's queue leave freed ingress slots idle:
+with 13 ongoing + 32 queued the default cascade answered 10.8 req/s at 3x overload, and
+39.7 req/s once its image door held the queue (docs/BENCHMARKS.md, issue 18 item 8).
+So the waiting room is the door (max_inflight_images, in
+images); Serve's queue is only routing slack for Poisson bursts (ROUTING_QUEUE), and
+max_ongoing_requests lets every request reach the door, where the excess gets a fast 503.
+Pure arithmetic over figures measured elsewhere.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import math
 from pydantic import BaseModel, Field
 
 from load_tests.chaos.overload import SLACK, admitted_p99_bound_ms
+
+ROUTING_QUEUE = 16  # Serve's queue: slack while a burst is routed, not a waiting room
 
 
 class MeasuredCapacity(BaseModel):
@@ -29,24 +37,37 @@ class QueueLimits(BaseModel):
     max_queued_requests: int
     max_inflight_images: int
     target_p99_ms: float
+    member_max_ongoing_requests_at_least: int = Field(
+        description="per member replica and ingress replica: below it the members' own "
+        "routers queue (and back off) behind the door")
     predicted_admitted_p99_bound_ms: float = Field(
         description="coe chaos's bound for these limits at the measured capacity")
 
 
+def admitted_depth(max_ongoing_requests: int, max_queued_requests: int,
+                   max_inflight_images: int, images_per_request: float = 1.0) -> int:
+    """Requests an admitted one can wait behind: the door's worth in the ingress (no more
+    than its ongoing limit) plus Serve's routing queue."""
+    door = max(1, math.floor(max_inflight_images / images_per_request))
+    return min(max_ongoing_requests, door) + max_queued_requests
+
+
 def queue_limits(measured: MeasuredCapacity, target_p99_ms: float) -> QueueLimits:
-    """The largest ingress queue whose overload p99 bound stays within `target_p99_ms`."""
+    """The deepest admitted queue whose overload p99 bound stays within `target_p99_ms`,
+    held by the image door; Serve keeps only a routing queue."""
     rate_per_ms = measured.capacity_rps / 1000.0
     headroom_ms = target_p99_ms / SLACK - measured.service_p99_ms
     if headroom_ms <= 0:
         raise ValueError(
             f"target_p99_ms={target_p99_ms:g} is below {SLACK:g} x the service p99 "
             f"({measured.service_p99_ms:g} ms): no queue can meet it")
-    depth = max(1, math.floor(headroom_ms * rate_per_ms))
-    ongoing = max(1, min(depth, math.ceil(rate_per_ms * measured.service_p99_ms)))
-    queued = depth - ongoing
-    images = max(1, math.ceil(depth * measured.images_per_request))
+    depth = max(2, math.floor(headroom_ms * rate_per_ms))
+    queued = min(ROUTING_QUEUE, depth // 2)
+    door = depth - queued
+    images = max(1, math.floor(door * measured.images_per_request))
     return QueueLimits(
-        max_ongoing_requests=ongoing, max_queued_requests=queued, max_inflight_images=images,
+        max_ongoing_requests=door + queued, max_queued_requests=queued,
+        max_inflight_images=images, member_max_ongoing_requests_at_least=images,
         target_p99_ms=target_p99_ms,
         predicted_admitted_p99_bound_ms=round(admitted_p99_bound_ms(
             depth, measured.capacity_rps, measured.service_p99_ms), 1),

@@ -2,8 +2,9 @@
 
 Pure functions over the load generator's records, so the rule is unit-tested and the
 same in `coe chaos` and in the reliability tests. The rule is fixed before any run:
-an admitted request waits behind at most `queue_depth` others (the ingress's
-max_ongoing + max_queued), served at the rate the server achieved DURING the overload,
+an admitted request waits behind at most `queue_depth` others (Serve's queue plus what the
+ingress holds: max_ongoing, or fewer when the image door max_inflight_images is smaller;
+limits.admitted_depth), served at the rate the server achieved DURING the overload,
 plus its own service time (the p99 at capacity); the bound is twice that. The overall
 p99 AND the p99 of every full 10-s window of the overload must stay under it, so a p99
 that creeps up over the run fails even when the run-wide p99 looks fine.

@@ -211,6 +211,7 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
         replica_actor_names,
         run_probes,
     )
+    from load_tests.chaos.limits import admitted_depth
     from load_tests.chaos.overload import admitted_p99_bound_ms, p99_bounded, p99_by_window
     from load_tests.client.images import load_request_images
 
@@ -270,7 +271,8 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
     server_delta = stats_end["requests"] - stats_start["requests"]
     lost = sum(b["lost"] for b in phases.values()) + unanswered_probes
     overload_p99 = overload.summary.latency.p99_ms
-    queue_depth = limits.max_ongoing_requests + limits.max_queued_requests
+    queue_depth = admitted_depth(limits.max_ongoing_requests, limits.max_queued_requests,
+                                 limits.max_inflight_images)
     p99_bound_ms = admitted_p99_bound_ms(
         queue_depth, overload.summary.throughput_rps or capacity_rps,
         capacity.summary.latency.p99_ms or 0.0)
