@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="times each bad input is sent")
     parser.add_argument("--bomb-seconds", type=float, default=10.0,
                         help="pixel-bomb phase: seconds with and without the attack")
-    parser.add_argument("--quorum-images", type=int, default=2000,
+    parser.add_argument("--quorum-images", type=int, default=1000,
                         help="quorum phase: test-half images (never calibrated on) answered "
                         "once without and once with the fault, paired")
     parser.add_argument("--soak", default=None, metavar="DURATION",

@@ -178,19 +178,27 @@ def paired_changes(clean: list[dict], faulted: list[dict]) -> dict[str, int]:
     }
 
 
+def client_shape(door_images: int) -> tuple[int, int]:
+    """(images per request, worker threads) that fit the ingress's image door, so the
+    client is not mostly re-sending shed requests: about four requests in flight."""
+    per_request = max(1, min(16, door_images // 4))
+    return per_request, max(1, min(8, door_images // per_request))
+
+
 def quorum_phase(app: str, deployment: str, base: str, images,
-                 member_timeout_s: float) -> dict[str, Any]:
+                 member_timeout_s: float, door_images: int) -> dict[str, Any]:
     """Slow one member past the timeout; the same labelled images are answered without and
     with the fault, and the faulted accuracy is judged against the unfaulted one."""
     from ray import serve
 
     url = base + "/v1/classify"
+    per_request, workers = client_shape(door_images)
     handle = serve.get_deployment_handle(deployment, app_name=app)
-    clean_rows = classify_each_once(url, images)
+    clean_rows = classify_each_once(url, images, per_request, workers)
     delay = member_timeout_s + 1.0
     replicas = _set_delay_everywhere(handle, delay)
     try:
-        faulted_rows = classify_each_once(url, images)
+        faulted_rows = classify_each_once(url, images, per_request, workers)
     finally:
         _set_delay_everywhere(handle, 0.0)
     clean, faulted = summarise_stream(clean_rows), summarise_stream(faulted_rows)
@@ -201,6 +209,7 @@ def quorum_phase(app: str, deployment: str, base: str, images,
           and faulted["below_quorum"] > 0)
     return {
         "slowed_member": deployment, "delay_s": delay, "member_timeout_s": member_timeout_s,
+        "client": {"images_per_request": per_request, "workers": workers},
         "replicas_slowed": replicas, "unfaulted": clean, "faulted": faulted,
         "paired": paired_changes(clean_rows, faulted_rows),
         "reference_note": "reference = the same labelled images (test half, never "

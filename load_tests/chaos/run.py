@@ -38,7 +38,7 @@ class ChaosOptions:
     images: int = 500
     progress: bool = True
     bomb_seconds: float = 10.0
-    quorum_images: int = 2000  # test-half images answered without and with the fault
+    quorum_images: int = 1000  # test-half images answered without and with the fault
     soak_seconds: float | None = None  # set: run the soak (load_tests/chaos/soak.py) instead
     attacks: bool = True  # phases 6-7 (pixel bomb, quorum)
 
@@ -383,5 +383,6 @@ def _attack_phases(options, config, base, images) -> dict[str, Any]:
     labelled = load_request_images(limit=options.quorum_images, split="test")
     _say(options, f"phase 7/7: quorum ({slowed} slowed past member_timeout_s): "
                   f"{len(labelled)} test-half images without, then with the fault")
-    quorum = quorum_phase(APP, slowed, base, labelled, config.ingress.member_timeout_s)
+    quorum = quorum_phase(APP, slowed, base, labelled, config.ingress.member_timeout_s,
+                          config.ingress.max_inflight_images)
     return {"pixel_bomb": bomb, "quorum": quorum}

@@ -6,7 +6,7 @@ import json
 
 from PIL import Image
 
-from load_tests.chaos.attacks import bomb_body, paired_changes, summarise_stream
+from load_tests.chaos.attacks import bomb_body, client_shape, paired_changes, summarise_stream
 
 
 def test_bomb_body_is_small_but_huge_in_pixels():
@@ -77,3 +77,11 @@ def test_classify_each_once_answers_every_image_and_retries_a_shed_request(monke
     assert [r["status"] for r in rows] == [200] * 5
     assert [r["retries"] for r in rows] == [1, 1, 1, 1, 0]
     assert [r["correct"] for r in rows] == [False, True, False, True, False]
+
+
+def test_the_quorum_client_fits_the_ingress_door():
+    for door in (1, 6, 25, 45, 256):
+        per_request, workers = client_shape(door)
+        assert 1 <= per_request <= 16 and 1 <= workers <= 8
+        assert per_request * workers <= max(door, 1)  # not built to be shed
+    assert client_shape(25) == (6, 4)
