@@ -24,7 +24,7 @@ def contexts(now, images, exits):
 
 
 def test_sizes_tiers_from_rate_and_reach_and_leaves_the_ingress_alone():
-    policy = EscalationAwareAppPolicy(MEMBERS, tiers=2)
+    policy = EscalationAwareAppPolicy(MEMBERS, tiers=2, rate_window_s=10.0)
     assert policy(contexts(0.0, 0, [0, 0])) == ({}, {})  # first call: a baseline only
     # 10 s later: 30,000 more images (3,000/s), 10% escalated
     decisions, state = policy(contexts(10.0, 30_000, [27_000, 3_000]))
@@ -37,7 +37,7 @@ def test_sizes_tiers_from_rate_and_reach_and_leaves_the_ingress_alone():
 
 
 def test_calls_closer_than_the_interval_repeat_the_last_decision():
-    policy = EscalationAwareAppPolicy(MEMBERS, tiers=2, min_interval_s=5.0)
+    policy = EscalationAwareAppPolicy(MEMBERS, tiers=2, min_interval_s=5.0, rate_window_s=10.0)
     policy(contexts(0.0, 0, [0, 0]))
     first, _ = policy(contexts(10.0, 30_000, [27_000, 3_000]))
     again, _ = policy(contexts(11.0, 90_000, [80_000, 10_000]))
@@ -50,15 +50,38 @@ def test_without_ingress_metrics_nothing_is_decided():
     assert policy(only_members) == ({}, {})
 
 
-def test_a_call_between_two_metric_reports_keeps_the_decision_instead_of_reading_zero():
-    """Replicas report every 10 s; the policy runs more often. Unchanged counters are no
-    news, not a zero rate, until they are stale (then traffic really stopped)."""
-    policy = EscalationAwareAppPolicy(MEMBERS, tiers=2, min_interval_s=5.0, stale_after_s=30.0)
+def test_nothing_is_decided_before_the_window_fills():
+    policy = EscalationAwareAppPolicy(MEMBERS, tiers=2, rate_window_s=20.0)
     policy(contexts(0.0, 0, [0, 0]))
-    busy, _ = policy(contexts(10.0, 30_000, [27_000, 3_000]))
-    between, _ = policy(contexts(16.0, 30_000, [27_000, 3_000]))  # no new report yet
-    assert between == busy
-    later, _ = policy(contexts(20.0, 60_000, [54_000, 6_000]))  # the next report: same rate
-    assert later == busy
-    stale, _ = policy(contexts(55.0, 60_000, [54_000, 6_000]))  # 35 s without a change
-    assert stale["id-t0-a"] < busy["id-t0-a"]
+    assert policy(contexts(10.0, 30_000, [27_000, 3_000])) == ({}, {})
+    decided, _ = policy(contexts(20.0, 60_000, [54_000, 6_000]))
+    assert decided
+
+
+def test_a_counter_that_moves_in_steps_gives_a_steady_decision():
+    """What Serve hands over live: replicas push every 10 s, so at a steady 3,000 images/s
+    the counter jumps by 30,000 every 10 s and sits still in between, while the policy runs
+    every 5 s. Over 5 s the rate read 6,000 and 0 by turns and the decision flipped; over a
+    20-s window it is steady."""
+    policy = EscalationAwareAppPolicy(MEMBERS, tiers=2, min_interval_s=5.0, rate_window_s=20.0)
+    decisions = []
+    for tick in range(0, 24):
+        now = 5.0 * tick
+        pushed = 30_000 * int(now // 10.0)
+        out, _ = policy(contexts(now, pushed, [int(pushed * 0.9), int(pushed * 0.1)]))
+        if now >= 30.0:
+            decisions.append(out["id-t0-a"])
+    assert len(set(decisions)) == 1, decisions
+    steady = EscalationAwareAppPolicy(MEMBERS, tiers=2, rate_window_s=10.0)
+    steady(contexts(0.0, 0, [0, 0]))
+    smooth, _ = steady(contexts(10.0, 30_000, [27_000, 3_000]))
+    assert decisions[0] == smooth["id-t0-a"]  # and it is the decision for 3,000/s
+
+
+def test_traffic_that_stops_scales_down():
+    policy = EscalationAwareAppPolicy(MEMBERS, tiers=2, min_interval_s=5.0, rate_window_s=20.0)
+    policy(contexts(0.0, 0, [0, 0]))
+    busy, _ = policy(contexts(20.0, 60_000, [54_000, 6_000]))
+    policy(contexts(30.0, 60_000, [54_000, 6_000]))
+    idle, _ = policy(contexts(45.0, 60_000, [54_000, 6_000]))  # 25 s without an image
+    assert idle["id-t0-a"] < busy["id-t0-a"]
