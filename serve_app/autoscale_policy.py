@@ -3,8 +3,9 @@
 Ray Serve (2.51+) calls an application-level policy with every deployment's
 `AutoscalingContext` and applies min/max and the up/down delays itself. The ingress
 replicas report cumulative counters through `record_autoscaling_stats`
-(`ingress_autoscaling_stats`): images answered and exits per tier. Between two calls the
-policy turns their increase into the arrival rate and the reach of every tier, and sizes
+(`ingress_autoscaling_stats`): images answered and exits per tier. Over a sliding window
+(`rate_window_s`, several metric pushes) the policy turns their increase into the arrival
+rate and the reach of every tier, and sizes
 each member with `cascade.autoscale_policy.desired_replicas`, the function the simulator
 calls. Deploy with `autoscaling_policy: {policy_function:
 serve_app.autoscale_policy:EscalationAwareAppPolicy, policy_kwargs: {...}}` in a Serve

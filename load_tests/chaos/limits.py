@@ -7,11 +7,11 @@ queue that keeps it is depth = (T / SLACK - S) x C.
 
 Where the queue lives matters. Serve's router backs off (25 ms doubling to 0.5 s) while
 the ingress is full, so requests waiting in Serve's queue leave freed ingress slots idle:
-with 13 ongoing + 32 queued the default cascade answered 10.8 req/s at 3x overload, and
-39.7 req/s once its image door held the queue (docs/BENCHMARKS.md, issue 18 item 8).
-So the waiting room is the door (max_inflight_images, in
-images); Serve's queue is only routing slack for Poisson bursts (ROUTING_QUEUE), and
-max_ongoing_requests lets every request reach the door, where the excess gets a fast 503.
+with 13 ongoing + 32 queued the default cascade admitted 9.7 req/s at 3x overload, and
+38.1 req/s once its image door held the queue (docs/BENCHMARKS.md, issue 18 item 8).
+So the waiting room is the door (max_inflight_images, in images); Serve's queue is only
+routing slack for Poisson bursts (ROUTING_QUEUE), and max_ongoing_requests lets every
+request reach the door, where the excess gets a fast 503.
 Pure arithmetic over figures measured elsewhere.
 """
 
