@@ -66,6 +66,14 @@ def any_autoscaling(config) -> bool:
     return any(effective_autoscaling(t, m) is not None for t in config.tiers for m in t.members)
 
 
+# How often the ingress pushes its counters to Serve's controller, and over how long the
+# controller averages them. Serve's defaults (10 s, 30 s) made the application policy see
+# a step in load 20-40 s late. Serve marks metrics_interval_s deprecated in favour of an
+# environment variable that this Ray version defines but does not read.
+INGRESS_METRICS_INTERVAL_S = 2.0
+INGRESS_LOOK_BACK_S = 4.0
+
+
 def ingress_replica_options(config) -> dict:
     """The ingress keeps `ingress.replicas`; when members autoscale it gets an
     autoscaling_config pinned at that count, because Serve collects the counters an
@@ -74,4 +82,6 @@ def ingress_replica_options(config) -> dict:
     if not any_autoscaling(config):
         return {"num_replicas": count}
     return {"autoscaling_config": {"min_replicas": count, "max_replicas": count,
-                                   "initial_replicas": count}}
+                                   "initial_replicas": count,
+                                   "metrics_interval_s": INGRESS_METRICS_INTERVAL_S,
+                                   "look_back_period_s": INGRESS_LOOK_BACK_S}}

@@ -42,6 +42,9 @@ def register_bench(commands: argparse._SubParsersAction) -> None:
                    help="--live: high step, req/s (default: derived from the calibration)")
     p.add_argument("--calibration-s", type=float, default=15.0,
                    help="--live: closed-loop (1 client) calibration length before the step")
+    p.add_argument("--no-retry-503", action="store_true",
+                   help="--live: count a 503 as the request's end (default: the client waits "
+                   "out Retry-After and re-sends within the timeout, retries reported)")
     p.add_argument("--trace", default=d["trace"].default, choices=["diurnal", "bursty", "step"])
     p.add_argument("--cascade", default=str(DEFAULT_CASCADE))
     p.add_argument("--peak-rate", type=float, default=d["peak_rate"].default,
@@ -71,7 +74,8 @@ def run_live(args: argparse.Namespace) -> int:
     options = AutoscaleLiveOptions(
         cascade=cascade, http_port=args.http_port, seconds_each=args.seconds_each,
         host_ms_per_request=args.host_ms_per_request, low_rate=args.low_rate,
-        high_rate=args.high_rate, calibration_s=args.calibration_s, headroom=args.headroom)
+        high_rate=args.high_rate, calibration_s=args.calibration_s, headroom=args.headroom,
+        retry_503=not args.no_retry_503)
     report = run_autoscale_live(options, Path(args.out), progress=not args.no_progress)
     live, sim = report["live"], report["sim"]
     brief = {"live": {k: v for k, v in live.items() if k != "timeline"}, "sim": sim,

@@ -34,12 +34,14 @@ class ImageBudget:
         self.retry_after_s = retry_after_s
         self.in_flight = 0
         self.refused = 0
+        self.refused_images = 0  # demand the door turned away (autoscaling counts it)
 
     def acquire(self, images: int) -> None:
         """Take `images` slots or raise Overloaded. A request larger than the whole budget
         is admitted alone (when nothing else is in flight), so it is never starved."""
         if self.in_flight and self.in_flight + images > self.limit:
             self.refused += 1
+            self.refused_images += images
             raise Overloaded(
                 f"{self.in_flight} images in flight, {images} more would exceed "
                 f"max_inflight_images={self.limit}; retry later",

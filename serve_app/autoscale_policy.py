@@ -3,13 +3,13 @@
 Ray Serve (2.51+) calls an application-level policy with every deployment's
 `AutoscalingContext` and applies min/max and the up/down delays itself. The ingress
 replicas report cumulative counters through `record_autoscaling_stats`
-(`ingress_autoscaling_stats`): images answered and exits per tier. Over a sliding window
-(`rate_window_s`, several metric pushes) the policy turns their increase into the arrival
-rate and the reach of every tier, and sizes
-each member with `cascade.autoscale_policy.desired_replicas`, the function the simulator
-calls. Deploy with `autoscaling_policy: {policy_function:
+(`ingress_autoscaling_stats`): images offered and exits per tier. Over a sliding window
+(`rate_window_s`, three metric pushes: `policy_timing`) the policy turns their increase
+into the arrival rate and the reach of every tier, and sizes each member with
+`cascade.autoscale_policy.desired_replicas`, the function the simulator calls. Deploy
+with `autoscaling_policy: {policy_function:
 serve_app.autoscale_policy:EscalationAwareAppPolicy, policy_kwargs: {...}}` in a Serve
-config (`coe autoscale serve-config` writes one). No Ray import: the contexts are only read.
+config (`coe plan --gears ... --serve-config` writes one). No Ray import: contexts are only read.
 """
 
 from __future__ import annotations
@@ -19,9 +19,17 @@ from collections import deque
 from typing import Any
 
 from cascade.autoscale_policy import MemberLoadModel, desired_replicas, reach_from_exits
+from cascade.autoscaling import INGRESS_METRICS_INTERVAL_S
 
 IMAGES_METRIC = "coe_images_total"
 EXITS_METRIC = "coe_exits_tier"  # + tier index
+PUSHES_PER_WINDOW = 3  # a rate over fewer pushes flips with the counter's steps
+
+
+def policy_timing(push_interval_s: float = INGRESS_METRICS_INTERVAL_S) -> dict[str, float]:
+    """`min_interval_s` and `rate_window_s` for the ingress's metric push interval."""
+    return {"min_interval_s": push_interval_s,
+            "rate_window_s": PUSHES_PER_WINDOW * push_interval_s}
 
 
 def ingress_autoscaling_stats(images: int, exits_per_tier: list[int]) -> dict[str, float]:
@@ -56,11 +64,11 @@ class EscalationAwareAppPolicy:
 
     def observe(self, now_s: float, images: float, exits: list[float]) -> tuple[float, list] | None:
         """Arrival rate and per-tier exits over the last `rate_window_s`; None until the
-        samples span that long. Replicas push their counters every `metrics_interval_s`
-        (10 s by default), so the counter Serve hands over moves in steps: a rate taken over
-        5 s alternated between a step and no step (measured live: 42 and 6 req/s at a steady
-        load), the decision flipped every call, and Serve's upscale delay, which needs
-        consecutive up decisions, never elapsed. A window of two reports or more is steady."""
+        samples span that long. The ingress pushes its counters every
+        `INGRESS_METRICS_INTERVAL_S`, so the counter Serve hands over moves in steps: a rate
+        taken over less than two pushes alternated between a step and no step (measured
+        live with 10-s pushes and a 5-s rate: 42 and 6 req/s at a steady load), the decision
+        flipped every call, and Serve's upscale delay never elapsed. Three pushes are steady."""
         self.samples.append((now_s, images, exits))
         while len(self.samples) > 1 and self.samples[1][0] <= now_s - self.rate_window_s:
             self.samples.popleft()

@@ -360,10 +360,14 @@ class CascadeIngress:
 
     def record_autoscaling_stats(self) -> dict[str, float]:
         """Counters Serve hands to the application-level autoscaling policy
-        (serve_app.autoscale_policy): images answered and exits per tier."""
+        (serve_app.autoscale_policy): images offered and exits per tier. Offered = answered
+        + refused at the image door: counting answers alone, a saturated ingress whose
+        answer rate fell while new replicas started looked idle, and the policy scaled
+        down in the middle of a high step (reports/autoscale-live-6)."""
         from serve_app.autoscale_policy import ingress_autoscaling_stats
 
-        return ingress_autoscaling_stats(*self.stats.counters())
+        answered, exits = self.stats.counters()
+        return ingress_autoscaling_stats(answered + self.admission.refused_images, exits)
 
     async def reconfigure(self, user_config: dict) -> None:
         """Serve calls this with the deployment's user_config (at start and on every

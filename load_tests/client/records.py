@@ -44,6 +44,9 @@ class RequestRecord(BaseModel):
         default=None, description="time inside the cascade, as the answer reports it"
     )
     error: str | None = None
+    retries_after_503: int = Field(
+        default=0, description="503s answered with Retry-After that the client waited out "
+        "and re-sent (only with retry_503); latency_s includes the waits")
 
 
 class LatencyStats(BaseModel):
@@ -75,6 +78,7 @@ class LoadSummary(BaseModel):
     bad_responses: int = Field(description="2xx whose body was not a prediction")
     degraded: int
     status_counts: dict[str, int]
+    retries_after_503: int = Field(default=0, description="503s waited out and re-sent")
     accuracy: float | None = Field(description="correct / ok (over 2xx predictions)")
     latency: LatencyStats = Field(description="over ok responses")
     duration_s: float = Field(description="start to the last response or timeout")
@@ -138,6 +142,7 @@ def summarise(
         bad_responses=bad,
         degraded=sum(1 for r in ok_records if r.degraded),
         status_counts=dict(sorted(statuses.items())),
+        retries_after_503=sum(r.retries_after_503 for r in records),
         accuracy=correct / len(ok_records) if ok_records else None,
         latency=_latency_stats([r.latency_s for r in ok_records]),
         duration_s=duration,

@@ -51,6 +51,9 @@ class AutoscaleLiveOptions(BaseModel):
     images: int = Field(default=300, ge=1)
     timeout_s: float = Field(default=60.0, gt=0)
     cold_start_s: float = Field(default=10.0, ge=0, description="simulation: replica start")
+    retry_503: bool = Field(default=True, description="the load client waits out a 503's "
+                            "Retry-After and re-sends (within timeout_s), as a client of an "
+                            "autoscaled service should; retries are reported")
 
 
 def _emulated_resources() -> dict[str, float]:
@@ -232,7 +235,7 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
         t0 = time.time()
         result = run_load(f"{url}/v1/classify", images, schedule, max_requests=total,
                           max_seconds=3 * options.seconds_each, timeout_s=options.timeout_s,
-                          progress=progress, sampler=sampler)
+                          progress=progress, sampler=sampler, retry_503=options.retry_503)
         time.sleep(2.0)
     finally:
         serve.shutdown()
@@ -284,7 +287,11 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
                         "policy_redeploy_s": redeploy_s},
         "rates": rates,
         "live": {"sent": summary.sent, "ok": summary.ok, "lost": lost,
-                 "status_counts": summary.status_counts, "p50_ms": summary.latency.p50_ms,
+                 "status_counts": summary.status_counts,
+                 "retries_after_503": summary.retries_after_503,
+                 "requests_retried_after_503": sum(
+                     1 for r in result.records if r.retries_after_503),
+                 "p50_ms": summary.latency.p50_ms,
                  "p99_ms": summary.latency.p99_ms, "p50_ms_by_phase": live_p50,
                  "replicas_by_phase": live_replicas,
                  "provisioned_usd_per_1k_whole_gpu": live_cost.whole_gpu_usd / max(

@@ -117,6 +117,20 @@ def test_503_malformed_and_timeouts_are_all_counted(stub_url, images):
     assert all(r.latency_s < 0.5 + 0.3 for r in result.records if r.outcome == "timeout")
 
 
+def test_retry_503_waits_out_retry_after_and_counts_the_retries(stub_url, images):
+    url = f"{stub_url}/flaky/v1/classify"  # every third answer: 503, Retry-After 0.05 s
+    plain = run_load(url, images, closed(1), max_requests=9, max_seconds=10, timeout_s=2.0,
+                     progress=False)
+    assert plain.summary.status_counts.get("503") == 3 and plain.summary.retries_after_503 == 0
+    retried = run_load(url, images, closed(1), max_requests=9, max_seconds=10, timeout_s=2.0,
+                       progress=False, retry_503=True)
+    s = retried.summary
+    assert s.sent == 9 and s.ok == 9 and s.status_counts == {"200": 9} and _accounted(s)
+    assert s.retries_after_503 >= 4  # 13+ posts for 9 answers: every third one shed
+    slow = [r for r in retried.records if r.retries_after_503]
+    assert slow and all(r.latency_s >= 0.05 * r.retries_after_503 for r in slow)
+
+
 def test_open_loop_timeouts_end_the_run(stub_url, images):
     result = run_load(f"{stub_url}/slow/v1/classify", images, poisson(20, seed=1),
                       max_requests=10, max_seconds=5, timeout_s=0.3, progress=False)

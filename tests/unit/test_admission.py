@@ -12,6 +12,9 @@ def test_budget_counts_images_not_requests():
     with pytest.raises(Overloaded) as err:
         budget.acquire(1)
     assert err.value.retry_after_s == 2.0 and budget.refused == 1
+    with pytest.raises(Overloaded):
+        budget.acquire(5)
+    assert budget.refused == 2 and budget.refused_images == 6  # the demand turned away
     budget.release(4)
     budget.acquire(3)
     assert budget.in_flight == 9
