@@ -22,6 +22,7 @@ from cascade.autoscale_policy import MemberLoadModel, desired_replicas, reach_fr
 from cascade.autoscaling import INGRESS_METRICS_INTERVAL_S
 
 IMAGES_METRIC = "coe_images_total"
+REFUSED_METRIC = "coe_images_refused_total"  # turned away at the ingress's image door
 EXITS_METRIC = "coe_exits_tier"  # + tier index
 PUSHES_PER_WINDOW = 3  # a rate over fewer pushes flips with the counter's steps
 
@@ -32,9 +33,10 @@ def policy_timing(push_interval_s: float = INGRESS_METRICS_INTERVAL_S) -> dict[s
             "rate_window_s": PUSHES_PER_WINDOW * push_interval_s}
 
 
-def ingress_autoscaling_stats(images: int, exits_per_tier: list[int]) -> dict[str, float]:
+def ingress_autoscaling_stats(images: int, exits_per_tier: list[int],
+                              refused_images: int = 0) -> dict[str, float]:
     """What an ingress replica reports to Serve's controller (cumulative counters)."""
-    out = {IMAGES_METRIC: float(images)}
+    out = {IMAGES_METRIC: float(images), REFUSED_METRIC: float(refused_images)}
     for index, count in enumerate(exits_per_tier):
         out[f"{EXITS_METRIC}{index}"] = float(count)
     return out
@@ -59,26 +61,28 @@ class EscalationAwareAppPolicy:
         self.headroom = headroom
         self.min_interval_s = min_interval_s
         self.rate_window_s = rate_window_s
-        self.samples: deque[tuple[float, float, list[float]]] = deque()
+        self.samples: deque[tuple[float, float, list[float], float]] = deque()
         self.last_decision: dict[str, int] = {}
 
-    def observe(self, now_s: float, images: float, exits: list[float]) -> tuple[float, list] | None:
-        """Arrival rate and per-tier exits over the last `rate_window_s`; None until the
-        samples span that long. The ingress pushes its counters every
-        `INGRESS_METRICS_INTERVAL_S`, so the counter Serve hands over moves in steps: a rate
-        taken over less than two pushes alternated between a step and no step (measured
-        live with 10-s pushes and a 5-s rate: 42 and 6 req/s at a steady load), the decision
-        flipped every call, and Serve's upscale delay never elapsed. Three pushes are steady."""
-        self.samples.append((now_s, images, exits))
+    def observe(self, now_s: float, images: float, exits: list[float],
+                refused: float = 0.0) -> tuple[float, list, float] | None:
+        """Answer rate, per-tier exits and images refused at the door over the last
+        `rate_window_s`; None until the samples span that long. The ingress pushes its
+        counters every `INGRESS_METRICS_INTERVAL_S`, so the counter Serve hands over moves
+        in steps: a rate taken over less than two pushes alternated between a step and no
+        step (measured live with 10-s pushes and a 5-s rate: 42 and 6 req/s at a steady
+        load), the decision flipped every call, and Serve's upscale delay never elapsed.
+        Three pushes are steady."""
+        self.samples.append((now_s, images, exits, refused))
         while len(self.samples) > 1 and self.samples[1][0] <= now_s - self.rate_window_s:
             self.samples.popleft()
-        start_s, images_then, exits_then = self.samples[0]
+        start_s, images_then, exits_then, refused_then = self.samples[0]
         span = now_s - start_s
         if span < self.rate_window_s:
             return None
         rate = max(0.0, images - images_then) / span
         delta = [max(0.0, a - b) for a, b in zip(exits, exits_then, strict=False)]
-        return rate, delta
+        return rate, delta, max(0.0, refused - refused_then)
 
     def __call__(self, contexts: dict) -> tuple[dict, dict]:
         by_name = {ctx.deployment_name: (dep_id, ctx) for dep_id, ctx in contexts.items()}
@@ -90,10 +94,14 @@ class EscalationAwareAppPolicy:
             metrics = ingress.aggregated_metrics
             images = _summed(metrics, IMAGES_METRIC)
             exits = [_summed(metrics, f"{EXITS_METRIC}{k}") for k in range(self.tiers)]
-            observed = self.observe(now, images, exits)
+            observed = self.observe(now, images, exits, _summed(metrics, REFUSED_METRIC))
             if observed is not None:  # else: keep the last decision until the window fills
-                rate, delta = observed
-                self.last_decision = desired_replicas(
-                    rate, reach_from_exits(delta), self.members, self.headroom)
+                rate, delta, refused = observed
+                wanted = desired_replicas(rate, reach_from_exits(delta), self.members,
+                                          self.headroom)
+                if refused > 0:  # shedding: the answer rate is capacity, not demand
+                    wanted = {name: max(n, self.last_decision.get(name, n))
+                              for name, n in wanted.items()}
+                self.last_decision = wanted
         out = {by_name[name][0]: n for name, n in self.last_decision.items() if name in by_name}
         return out, {}

@@ -360,14 +360,13 @@ class CascadeIngress:
 
     def record_autoscaling_stats(self) -> dict[str, float]:
         """Counters Serve hands to the application-level autoscaling policy
-        (serve_app.autoscale_policy): images offered and exits per tier. Offered = answered
-        + refused at the image door: counting answers alone, a saturated ingress whose
-        answer rate fell while new replicas started looked idle, and the policy scaled
-        down in the middle of a high step (reports/autoscale-live-6)."""
+        (serve_app.autoscale_policy): images answered, exits per tier, and images refused
+        at the image door (while it refuses, the answer rate is the capacity, not the
+        demand, and the policy does not scale down)."""
         from serve_app.autoscale_policy import ingress_autoscaling_stats
 
         answered, exits = self.stats.counters()
-        return ingress_autoscaling_stats(answered + self.admission.refused_images, exits)
+        return ingress_autoscaling_stats(answered, exits, self.admission.refused_images)
 
     async def reconfigure(self, user_config: dict) -> None:
         """Serve calls this with the deployment's user_config (at start and on every

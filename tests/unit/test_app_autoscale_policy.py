@@ -13,8 +13,9 @@ MEMBERS = [
 ]
 
 
-def contexts(now, images, exits):
-    metrics = {k: {"replica-1": v} for k, v in ingress_autoscaling_stats(images, exits).items()}
+def contexts(now, images, exits, refused=0):
+    metrics = {k: {"replica-1": v}
+               for k, v in ingress_autoscaling_stats(images, exits, refused).items()}
     ingress = SimpleNamespace(deployment_name="CascadeIngress", current_time=now,
                               aggregated_metrics=metrics)
     members = {f"id-{m['deployment']}": SimpleNamespace(
@@ -85,3 +86,16 @@ def test_traffic_that_stops_scales_down():
     policy(contexts(30.0, 60_000, [54_000, 6_000]))
     idle, _ = policy(contexts(45.0, 60_000, [54_000, 6_000]))  # 25 s without an image
     assert idle["id-t0-a"] < busy["id-t0-a"]
+
+
+def test_no_scale_down_while_the_door_refuses_images():
+    """Live, new replicas starting on a shared host slowed the answers; an answer rate that
+    fell read as less demand and the policy scaled down mid-step (reports/autoscale-live-6).
+    While the door refuses, a lower answer rate is capacity, not demand: hold."""
+    policy = EscalationAwareAppPolicy(MEMBERS, tiers=2, min_interval_s=5.0, rate_window_s=10.0)
+    policy(contexts(0.0, 0, [0, 0]))
+    busy, _ = policy(contexts(10.0, 30_000, [27_000, 3_000]))
+    slowed, _ = policy(contexts(20.0, 40_000, [36_000, 4_000], refused=500))
+    assert slowed == busy
+    calm, _ = policy(contexts(30.0, 50_000, [45_000, 5_000], refused=500))  # none refused
+    assert calm["id-t0-a"] < busy["id-t0-a"]
