@@ -84,15 +84,6 @@ class MemberDeployment:
         fp16: bool = False,
         channels_last: bool = False,
     ) -> None:
-        from serve_app.idle_start import idle_start
-
-        with idle_start():  # a replacement replica must not slow the serving ones
-            self._start(spec, tier, member, gpu_class, max_batch_size, batch_wait_timeout_s,
-                        catalog_path, fp16, channels_last)
-
-    def _start(self, spec: str, tier: str, member: str, gpu_class: str, max_batch_size: int,
-               batch_wait_timeout_s: float, catalog_path: str | None, fp16: bool,
-               channels_last: bool) -> None:
         import torch
 
         from cluster.placement import device_for_replica
