@@ -289,6 +289,9 @@ def run_collage_bench(options: CollageBenchOptions, progress: bool = True) -> di
         "load": f"open-loop poisson {options.rate:g} req/s, {options.requests} requests per "
                 f"mode, {options.warmup} warm-up requests; traffic to 127.0.0.1 only",
         "note": emulation_note(True),
+        "collage_forward_thread": "nice 19, like the members' forward threads"
+        if os.environ.get("COE_BACKUP_SCHED_IDLE", "1") == "0" else "SCHED_IDLE (runs on "
+        "CPU time the members leave idle: serve_app.collage_member.backup_cpu_priority)",
         "started_unix": started,
         "seconds": round(time.time() - started, 1),
     }
