@@ -185,11 +185,17 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
         with_host_seconds,
     )
     from planner.sim_traces import step as step_trace
+    from serve_app.autoscale_policy import policy_timing
     from zoo.calibrate import ensure_calibration
 
     config = load_cascade(options.cascade)
     base_models = load_models(config, 0.0, time_source="cpu", progress=progress)
-    settings = SimSettings(cold_start_s=options.cold_start_s, sample_every_s=1.0)
+    # The live app's timing, not Serve's defaults (10-s pushes, 30-s look-back): the
+    # ingress pushes every 2 s and the policy's rate spans three pushes.
+    timing = policy_timing()
+    settings = SimSettings(cold_start_s=options.cold_start_s, sample_every_s=1.0,
+                           autoscale_period_s=timing["min_interval_s"],
+                           look_back_s=timing["rate_window_s"])
     fixed_s = tier_fixed_seconds([[m.load for m in tier] for tier in base_models.by_tier()],
                                  settings.hop_latency_s)
     app = {"name": "coe", "route_prefix": "/", "import_path": "serve_app.app:build_app",
