@@ -72,6 +72,14 @@ def any_autoscaling(config) -> bool:
 # environment variable that this Ray version defines but does not read.
 INGRESS_METRICS_INTERVAL_S = 2.0
 INGRESS_LOOK_BACK_S = 4.0
+PUSHES_PER_WINDOW = 3  # the policy's rate over fewer pushes flips with the counter's steps
+
+
+def policy_timing(push_interval_s: float = INGRESS_METRICS_INTERVAL_S) -> dict[str, float]:
+    """The application policy's `min_interval_s` and `rate_window_s` for the ingress's
+    metric push interval (serve_app.autoscale_policy; the live bench's simulation too)."""
+    return {"min_interval_s": push_interval_s,
+            "rate_window_s": PUSHES_PER_WINDOW * push_interval_s}
 
 
 def ingress_replica_options(config) -> dict:

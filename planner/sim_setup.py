@@ -140,7 +140,7 @@ def app_policy_block(config: CascadeConfig, models: CascadeModels, headroom: flo
         for m in models.members
         if not (config.ingress.colocate_first_tier and m.load.tier == 0)
     ]
-    from serve_app.autoscale_policy import policy_timing
+    from cascade.autoscaling import policy_timing
 
     return {"policy_function": APP_POLICY,
             "policy_kwargs": {"members": members, "tiers": len(config.tiers),

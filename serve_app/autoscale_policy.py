@@ -3,13 +3,14 @@
 Ray Serve (2.51+) calls an application-level policy with every deployment's
 `AutoscalingContext` and applies min/max and the up/down delays itself. The ingress
 replicas report cumulative counters through `record_autoscaling_stats`
-(`ingress_autoscaling_stats`): images offered and exits per tier. Over a sliding window
-(`rate_window_s`, three metric pushes: `policy_timing`) the policy turns their increase
-into the arrival rate and the reach of every tier, and sizes each member with
-`cascade.autoscale_policy.desired_replicas`, the function the simulator calls. Deploy
-with `autoscaling_policy: {policy_function:
+(`ingress_autoscaling_stats`): images answered, exits per tier and images refused. Over a
+sliding window (`rate_window_s`, three metric pushes: `cascade.autoscaling.policy_timing`)
+the policy turns their increase into the arrival rate and the reach of every tier, and
+sizes each member with `cascade.autoscale_policy.desired_replicas`, the function the
+simulator calls. Deploy with `autoscaling_policy: {policy_function:
 serve_app.autoscale_policy:EscalationAwareAppPolicy, policy_kwargs: {...}}` in a Serve
-config (`coe plan --gears ... --serve-config` writes one). No Ray import: contexts are only read.
+config (`coe plan --gears ... --serve-config` writes one). No Ray import: contexts are
+only read.
 """
 
 from __future__ import annotations
@@ -19,18 +20,10 @@ from collections import deque
 from typing import Any
 
 from cascade.autoscale_policy import MemberLoadModel, desired_replicas, reach_from_exits
-from cascade.autoscaling import INGRESS_METRICS_INTERVAL_S
 
 IMAGES_METRIC = "coe_images_total"
 REFUSED_METRIC = "coe_images_refused_total"  # turned away at the ingress's image door
 EXITS_METRIC = "coe_exits_tier"  # + tier index
-PUSHES_PER_WINDOW = 3  # a rate over fewer pushes flips with the counter's steps
-
-
-def policy_timing(push_interval_s: float = INGRESS_METRICS_INTERVAL_S) -> dict[str, float]:
-    """`min_interval_s` and `rate_window_s` for the ingress's metric push interval."""
-    return {"min_interval_s": push_interval_s,
-            "rate_window_s": PUSHES_PER_WINDOW * push_interval_s}
 
 
 def ingress_autoscaling_stats(images: int, exits_per_tier: list[int],

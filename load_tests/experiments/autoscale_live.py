@@ -161,6 +161,7 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
     import ray
     from ray import serve
 
+    from cascade.autoscaling import policy_timing
     from cascade.config import load_cascade
     from cost_model.prices import PriceTable
     from cost_model.provisioned import provisioned_cost
@@ -185,7 +186,6 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
         with_host_seconds,
     )
     from planner.sim_traces import step as step_trace
-    from serve_app.autoscale_policy import policy_timing
     from zoo.calibrate import ensure_calibration
 
     config = load_cascade(options.cascade)

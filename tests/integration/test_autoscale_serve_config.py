@@ -12,9 +12,9 @@ from ray.serve._private.autoscaling_state import _resolve_policy_callable
 from ray.serve.config import AutoscalingPolicy
 from ray.serve.schema import ServeDeploySchema
 
-from cascade.autoscaling import INGRESS_METRICS_INTERVAL_S
+from cascade.autoscaling import INGRESS_METRICS_INTERVAL_S, PUSHES_PER_WINDOW
 from serve_app.app import build_app
-from serve_app.autoscale_policy import PUSHES_PER_WINDOW, EscalationAwareAppPolicy
+from serve_app.autoscale_policy import EscalationAwareAppPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 
