@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cascade.autoscale_policy import MemberLoadModel
-from cascade.autoscaling import AutoscalingConfig, effective_autoscaling
+from cascade.autoscaling import AutoscalingConfig, effective_autoscaling, policy_timing
 from cascade.config import CascadeConfig
 from planner.cluster_sim import GearBehaviour, SimMember
 from planner.costs import CostTable
@@ -140,8 +140,6 @@ def app_policy_block(config: CascadeConfig, models: CascadeModels, headroom: flo
         for m in models.members
         if not (config.ingress.colocate_first_tier and m.load.tier == 0)
     ]
-    from cascade.autoscaling import policy_timing
-
     return {"policy_function": APP_POLICY,
             "policy_kwargs": {"members": members, "tiers": len(config.tiers),
                               "headroom": headroom, **policy_timing()}}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,29 +19,11 @@ from ray import serve
 from serve_app.collage_batcher import CollageAnswer
 from serve_app.member import lower_cpu_priority
 
-BACKUP_IDLE_ENV = "COE_BACKUP_SCHED_IDLE"  # "0": the collage thread gets nice 19 like members
-_THREAD_STATE = threading.local()
-
 
 def backup_cpu_priority() -> None:
-    """On CPU emulation, run the collage pass only on CPU time the members leave idle.
-
-    The collage CNN is a backup: on a GPU cluster it has its own device (or, sharing one, a
-    low-priority CUDA stream) and never slows the members it protects. On shared CPU cores
-    it competes with them for about its share of the work. Linux SCHED_IDLE is the CPU
-    analogue of the low-priority stream: the thread runs only when no normal thread wants
-    the core. Falls back to nice 19, the members' own priority.
-    """
-    if getattr(_THREAD_STATE, "set", False):
-        return
-    _THREAD_STATE.set = True
-    if os.environ.get(BACKUP_IDLE_ENV, "1") != "0" and hasattr(os, "SCHED_IDLE"):
-        try:
-            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
-            return
-        except OSError:
-            pass
-    lower_cpu_priority()
+    """The collage pass runs only on CPU time the members leave idle (a backup on its own
+    device, emulated on shared cores): `lower_cpu_priority(idle=True)`."""
+    lower_cpu_priority(idle=True)
 
 
 @serve.deployment

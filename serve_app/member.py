@@ -25,11 +25,12 @@ from serve_app.member_result import MemberResult
 from serve_app.waste import WasteMeter, WorkTicket
 
 CPU_NICE_ENV = "COE_MEMBER_NICE"
+BACKUP_IDLE_ENV = "COE_BACKUP_SCHED_IDLE"  # "0": backup threads get nice 19 like members
 logger = logging.getLogger(__name__)
 CHAOS_FAULTS_ENV = "COE_CHAOS_FAULTS"  # "1": `set_fault_delay` works (chaos runs only)
 
 
-def lower_cpu_priority() -> None:
+def lower_cpu_priority(idle: bool = False) -> None:
     """On CPU emulation, run the calling thread (a forward pass) at the lowest priority.
 
     In production the members' device work runs on GPU nodes and never competes with the
@@ -38,14 +39,26 @@ def lower_cpu_priority() -> None:
     under overload). The lowest priority (nice 19 vs Ray's 15 for workers) restores the
     intended split: front door first, models get the cycles left. Linux niceness is per
     thread, so this runs in each forward thread. COE_MEMBER_NICE=0 disables it.
+
+    `idle=True` is for backup work (the collage CNN), which on a GPU cluster has its own
+    device or a low-priority CUDA stream: the thread goes to Linux SCHED_IDLE, the CPU
+    analogue, and runs only on CPU time no normal thread wants (nice 19 if that fails or
+    COE_BACKUP_SCHED_IDLE=0).
     """
     if getattr(_THREAD_STATE, "lowered", False):
         return
     _THREAD_STATE.lowered = True
+    tid = threading.get_native_id()
+    if idle and os.environ.get(BACKUP_IDLE_ENV, "1") != "0" and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+            return
+        except OSError:
+            pass
     try:
         target = min(int(os.environ.get(CPU_NICE_ENV, "19")), 19)
         if target > 0:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), target)
+            os.setpriority(os.PRIO_PROCESS, tid, target)
     except (OSError, ValueError, AttributeError):
         pass  # a priority hint only; never fail a replica over it
 

@@ -84,23 +84,6 @@ def _error_text(payload: bytes) -> str:
         return payload[:ERROR_TEXT_LIMIT].decode("utf-8", "replace")
 
 
-async def _post(session: aiohttp.ClientSession, url: str, body: bytes) -> tuple[int, bytes]:
-    status, payload, _ = await _post_with_retry_after(session, url, body)
-    return status, payload
-
-
-async def _post_with_retry_after(
-    session: aiohttp.ClientSession, url: str, body: bytes
-) -> tuple[int, bytes, float | None]:
-    async with session.post(url, data=body, headers={"content-type": "image/jpeg"}) as response:
-        retry_after = response.headers.get("Retry-After")
-        try:
-            wait_s = float(retry_after) if retry_after is not None else None
-        except ValueError:
-            wait_s = None
-        return response.status, await response.read(), wait_s
-
-
 RETRY_BACKOFF_CAP_S = 16.0
 
 
@@ -113,15 +96,25 @@ def retry_wait_s(retry_after_s: float, attempt: int, rng: random.Random) -> floa
     return min(max(retry_after_s, backoff), max(RETRY_BACKOFF_CAP_S, retry_after_s))
 
 
-async def _post_honouring_503(
-    session: aiohttp.ClientSession, url: str, body: bytes, record: dict[str, Any],
-) -> tuple[int, bytes]:
-    """What a well-behaved client does on overload: wait (Retry-After, then exponential
-    backoff with jitter) and send again. The caller's timeout bounds the whole exchange."""
+def _retry_after_s(headers) -> float | None:
+    try:
+        return float(headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+async def _exchange(session: aiohttp.ClientSession, url: str, body: bytes,
+                    record: dict[str, Any], retry_503: bool) -> tuple[int, bytes]:
+    """POST the image. With `retry_503`, do what a well-behaved client does on overload:
+    wait (Retry-After, then exponential backoff with jitter) and send again, counting the
+    retries in the record. The caller's timeout bounds the whole exchange."""
     rng = random.Random(record["seq"])
     while True:
-        status, payload, wait_s = await _post_with_retry_after(session, url, body)
-        if status != 503 or wait_s is None:
+        async with session.post(url, data=body,
+                                headers={"content-type": "image/jpeg"}) as response:
+            status, payload = response.status, await response.read()
+            wait_s = _retry_after_s(response.headers)
+        if not retry_503 or status != 503 or wait_s is None:
             return status, payload
         attempt = record.get("retries_after_503", 0)
         record["retries_after_503"] = attempt + 1
@@ -137,10 +130,9 @@ async def _send_one(
     record: dict[str, Any] = dict(seq=seq, image_index=image.index, label=image.label,
                                   t_send=t_send)
     start = time.perf_counter()
-    exchange = (_post_honouring_503(session, url, image.body, record) if retry_503
-                else _post(session, url, image.body))
     try:
-        status, payload = await asyncio.wait_for(exchange, timeout_s)
+        status, payload = await asyncio.wait_for(
+            _exchange(session, url, image.body, record, retry_503), timeout_s)
     except (asyncio.TimeoutError, TimeoutError) as exc:
         reason = f"timeout after {timeout_s:g}s ({type(exc).__name__})"
         record.update(outcome="timeout", error=reason)

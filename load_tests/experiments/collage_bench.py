@@ -238,6 +238,7 @@ def run_collage_bench(options: CollageBenchOptions, progress: bool = True) -> di
 
     from cost_model.device_time import emulation_note
     from load_tests.client.images import load_request_images
+    from serve_app.member import BACKUP_IDLE_ENV
     from zoo.calibrate import ensure_calibration
 
     ensure_calibration()
@@ -290,8 +291,8 @@ def run_collage_bench(options: CollageBenchOptions, progress: bool = True) -> di
                 f"mode, {options.warmup} warm-up requests; traffic to 127.0.0.1 only",
         "note": emulation_note(True),
         "collage_forward_thread": "nice 19, like the members' forward threads"
-        if os.environ.get("COE_BACKUP_SCHED_IDLE", "1") == "0" else "SCHED_IDLE (runs on "
-        "CPU time the members leave idle: serve_app.collage_member.backup_cpu_priority)",
+        if os.environ.get(BACKUP_IDLE_ENV, "1") == "0" else "SCHED_IDLE (runs on "
+        "CPU time the members leave idle: serve_app.member.lower_cpu_priority(idle=True))",
         "started_unix": started,
         "seconds": round(time.time() - started, 1),
     }

@@ -3,7 +3,8 @@
 import os
 import threading
 
-from serve_app.collage_member import BACKUP_IDLE_ENV, backup_cpu_priority
+from serve_app.collage_member import backup_cpu_priority
+from serve_app.member import BACKUP_IDLE_ENV
 
 
 def _policy_after(setup) -> int:
