@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 from planner.costs import BATCH_WAIT_TIMEOUT_S, DEFAULT_RATE_PER_S, DEFAULT_TIERS_GPU
+from planner.plan import DEFAULT_POLICY
+from planner.robust import DEFAULT_CONFIDENCE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,14 +41,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plan.add_argument("--selection", default="bootstrap", choices=["bootstrap", "point"],
                       help="match-best: a plan must beat the single best's calibration accuracy "
                       "by a paired bootstrap lower bound (default), or just by count (point)")
-    plan.add_argument("--confidence", type=float, default=0.8,
-                      help="confidence of the bootstrap lower bound")
+    plan.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE,
+                      help="confidence of the bootstrap lower bound (default: %(default)s)")
     plan.add_argument("--cost-unit", default="usd", choices=["usd", "device_ms"],
                       help="what 'least cost' minimises (default: dollars)")
-    plan.add_argument("--policy", default="agreement",
+    plan.add_argument("--policy", default=DEFAULT_POLICY,
                       choices=["agreement", "confidence", "learned", "any"],
                       help="exit-policy family of the plan (agreement = CoE, learned = EENet "
-                      "scheduler; any compares all three)")
+                      "scheduler; any, the default, compares all three and keeps the cheapest plan "
+                      "whose bound holds)")
     plan.add_argument("--classes", default=",".join(DEFAULT_TIERS_GPU),
                       help="GPU classes the planner may put each tier on (default: the classes "
                       "of the local demo cluster); each tier goes where it is cheapest")

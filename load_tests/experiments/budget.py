@@ -64,7 +64,7 @@ def run_budget(options: BudgetOptions, progress: bool = True) -> dict:
     costs = cost_table(profile_pool(pool, progress=progress), classes,
                        batching=Batching(options.rate))
     space = SearchSpace(max_members=options.max_members, choose_classes=True)
-    objective = Objective(policy="agreement")  # what `coe plan` deploys by default
+    objective = Objective(policy="agreement")  # the CoE plan the budgets are anchored on
     choice = choose(calib, pool, costs, classes, objective, space, progress)
     families = choice.families
     agree_calib = choice.family_calib["agreement"]

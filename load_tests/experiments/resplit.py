@@ -15,6 +15,9 @@ import statistics
 import numpy as np
 from pydantic import BaseModel
 
+from planner.plan import DEFAULT_POLICY
+from planner.robust import DEFAULT_CONFIDENCE
+
 
 class ResplitOptions(BaseModel):
     pool: str = "all"
@@ -23,8 +26,8 @@ class ResplitOptions(BaseModel):
     rate: float = 20.0
     classes: str = "T4,L4,A100-40GB"
     selection: str = "bootstrap"
-    confidence: float = 0.8
-    policy: str = "agreement"
+    confidence: float = DEFAULT_CONFIDENCE
+    policy: str = DEFAULT_POLICY
 
 
 def run_resplit(options: ResplitOptions, progress: bool = True) -> dict:

@@ -1,7 +1,7 @@
 """An edge client and the server answer 200 real test images together.
 
-The default cascade (configs/cifar10-coe.yaml: {resnet20, cnn_a} unanimous, else resnet32;
-tier 0 colocated in the ingress) is deployed on the session's private Ray + Serve. The
+The default cascade (configs/cifar10-coe.yaml, the planner's match-best plan, with tier 0
+colocated in the ingress) is deployed on the session's private Ray + Serve. The
 user's view: `coe classify --edge` on two files, then the Python client over 200
 CIFAR-10-JPEG test images, next to the all-cloud client on the same images.
 """
@@ -67,7 +67,7 @@ def test_edge_and_server_answer_200_images_like_the_all_cloud_cascade(edge_url, 
     sent = [p for p in at_edge if p.answered_at == "cloud"]
     assert local and sent, "expected both local exits and escalations"
     assert all(p.exit_index == 0 and p.bytes_up == 0 and p.cloud_usd == 0 for p in local)
-    assert all(p.exit_index == 1 and p.bytes_up > 0 and p.cloud_usd > 0 for p in sent)
+    assert all(p.exit_index >= 1 and p.bytes_up > 0 and p.cloud_usd > 0 for p in sent)
     assert all(p.tiers[0].site == "edge" and p.tiers[1].site == "cloud" for p in sent)
     # fewer bytes and dollars than all-cloud, and the server saw exactly the escalations
     assert sum(p.bytes_up for p in at_edge) < sum(p.bytes_up for p in all_cloud)

@@ -107,11 +107,12 @@ def kill_one_ingress(env) -> str:
 
 @pytest.mark.timeout(1500)
 def test_policy_change_with_the_token_reaches_both_replicas_and_survives_a_kill(deployed):
-    tier = httpx.get(BASE + "/v1/cascade", timeout=30).json()["tiers"][0]["name"]
+    first = httpx.get(BASE + "/v1/cascade", timeout=30).json()["tiers"][0]
+    tier, kind = first["name"], first["exit_policy"]["kind"]  # the planner's family
     assert httpx.put(BASE + "/v1/cascade/policy", timeout=30, json={
-        "exit_policies": {tier: {"kind": "agreement", "threshold": 0.5}}}).status_code == 401
+        "exit_policies": {tier: {"kind": kind, "threshold": 0.5}}}).status_code == 401
     put = httpx.put(BASE + "/v1/cascade/policy", headers=AUTH, timeout=30, json={
-        "exit_policies": {tier: {"kind": "agreement", "threshold": 0.5}}})
+        "exit_policies": {tier: {"kind": kind, "threshold": 0.5}}})
     assert put.status_code == 200, put.text
     time.sleep(2)  # replicas poll the store every 0.5 s
     before = views_by_replica()

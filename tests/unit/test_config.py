@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from cascade.config import dump_cascade, load_cascade, parse_cascade
 from cost_model.catalog import load_catalog
+from zoo.small_cnns import SMALL_CNNS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -115,4 +116,7 @@ def test_default_config_is_a_cascade_that_starts_cheap():
     catalog = load_catalog()
     first, last = (catalog.get(t.gpu_class) for t in (config.tiers[0], config.tiers[-1]))
     assert first.price_per_hour_usd <= last.price_per_hour_usd
-    assert config.tiers[0].exit_policy.kind == "agreement"
+    # `coe plan` picks the family (agreement, confidence) whose plan is cheapest and holds;
+    # either way the first tier is the cheap tier: the project's own small CNNs only.
+    assert config.tiers[0].exit_policy.kind in ("agreement", "confidence")
+    assert {m.model for m in config.tiers[0].members} <= set(SMALL_CNNS)
