@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 from planner.costs import BATCH_WAIT_TIMEOUT_S, DEFAULT_RATE_PER_S, DEFAULT_TIERS_GPU
-from planner.plan import DEFAULT_POLICY
-from planner.robust import DEFAULT_CONFIDENCE
+from planner.robust import DEFAULT_CONFIDENCE, DEFAULT_POLICY
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -21,9 +21,6 @@ from planner.simulate import SimResult, TierSpec, simulate
 
 FAMILIES = ("agreement", "confidence")  # searched exhaustively
 ALL_FAMILIES = (*FAMILIES, "learned")  # learned: trained on the searched structures
-#: What `coe plan` and `coe bench resplit` choose from unless told: every family, so the plan
-#: is the cheapest one whose bootstrap bound holds, whichever family that is.
-DEFAULT_POLICY = "any"
 
 
 @dataclass(frozen=True)

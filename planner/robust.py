@@ -18,6 +18,9 @@ import numpy as np
 #: so the cheapest candidate whose bound clears is flattered by that choice. At 0.8 the
 #: match-best plan fell short of the single best on test (docs/RESULTS.md, 2026-12-03).
 DEFAULT_CONFIDENCE = 0.95
+#: What `coe plan` and `coe bench resplit` choose from unless told: every family, so the plan
+#: is the cheapest one whose bootstrap bound holds, whichever family that is.
+DEFAULT_POLICY = "any"
 DEFAULT_RESAMPLES = 400
 
 

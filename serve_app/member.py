@@ -30,6 +30,11 @@ logger = logging.getLogger(__name__)
 CHAOS_FAULTS_ENV = "COE_CHAOS_FAULTS"  # "1": `set_fault_delay` works (chaos runs only)
 
 
+def backup_runs_idle() -> bool:
+    """Whether backup threads (`lower_cpu_priority(idle=True)`) get SCHED_IDLE here."""
+    return os.environ.get(BACKUP_IDLE_ENV, "1") != "0" and hasattr(os, "SCHED_IDLE")
+
+
 def lower_cpu_priority(idle: bool = False) -> None:
     """On CPU emulation, run the calling thread (a forward pass) at the lowest priority.
 
@@ -49,7 +54,7 @@ def lower_cpu_priority(idle: bool = False) -> None:
         return
     _THREAD_STATE.lowered = True
     tid = threading.get_native_id()
-    if idle and os.environ.get(BACKUP_IDLE_ENV, "1") != "0" and hasattr(os, "SCHED_IDLE"):
+    if idle and backup_runs_idle():
         try:
             os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
             return

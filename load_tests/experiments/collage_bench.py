@@ -238,7 +238,7 @@ def run_collage_bench(options: CollageBenchOptions, progress: bool = True) -> di
 
     from cost_model.device_time import emulation_note
     from load_tests.client.images import load_request_images
-    from serve_app.member import BACKUP_IDLE_ENV
+    from serve_app.member import backup_runs_idle
     from zoo.calibrate import ensure_calibration
 
     ensure_calibration()
@@ -290,9 +290,9 @@ def run_collage_bench(options: CollageBenchOptions, progress: bool = True) -> di
         "load": f"open-loop poisson {options.rate:g} req/s, {options.requests} requests per "
                 f"mode, {options.warmup} warm-up requests; traffic to 127.0.0.1 only",
         "note": emulation_note(True),
-        "collage_forward_thread": "nice 19, like the members' forward threads"
-        if os.environ.get(BACKUP_IDLE_ENV, "1") == "0" else "SCHED_IDLE (runs on "
-        "CPU time the members leave idle: serve_app.member.lower_cpu_priority(idle=True))",
+        "collage_forward_thread": "SCHED_IDLE (runs on CPU time the members leave idle: "
+        "serve_app.member.lower_cpu_priority(idle=True))" if backup_runs_idle()
+        else "nice 19, like the members' forward threads",
         "started_unix": started,
         "seconds": round(time.time() - started, 1),
     }

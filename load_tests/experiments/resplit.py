@@ -15,8 +15,7 @@ import statistics
 import numpy as np
 from pydantic import BaseModel
 
-from planner.plan import DEFAULT_POLICY
-from planner.robust import DEFAULT_CONFIDENCE
+from planner.robust import DEFAULT_CONFIDENCE, DEFAULT_POLICY
 
 
 class ResplitOptions(BaseModel):

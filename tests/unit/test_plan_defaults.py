@@ -7,8 +7,7 @@ import argparse
 
 from coe import cli_plan
 from load_tests.experiments.resplit import ResplitOptions
-from planner.plan import DEFAULT_POLICY
-from planner.robust import DEFAULT_CONFIDENCE
+from planner.robust import DEFAULT_CONFIDENCE, DEFAULT_POLICY
 
 
 def plan_defaults() -> argparse.Namespace:

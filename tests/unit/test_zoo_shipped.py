@@ -171,3 +171,12 @@ def test_ship_copies_a_cached_run_into_a_weights_dir(monkeypatch, tmp_path):
     assert file_sha256(weights / "cnn_d.pt") == entry.sha256
     assert read_manifest(weights)["cnn_d"].test_accuracy == entry.test_accuracy
     assert set(load_shipped_state("cnn_d", weights)) == set(SMALL_CNNS["cnn_d"]().state_dict())
+
+
+@pytest.mark.parametrize("name", SMALL_CNN_NAMES)
+def test_train_defaults_reproduce_the_shipped_run(name):
+    """`coe zoo train --force` with no options retrains what ships (epochs and seed)."""
+    from zoo.train import DEFAULT_EPOCHS, DEFAULT_SEEDS
+
+    record = shipped.shipped_record(name)
+    assert (DEFAULT_EPOCHS[name], DEFAULT_SEEDS[name]) == (record.epochs, record.seed)
