@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from load_tests.client.retry import retry_after_s, retry_wait_s
 
 REPLICA_PREFIX = "SERVE_REPLICA::"
 SERVE_NAMESPACE = "serve"
@@ -190,18 +193,20 @@ def error_code(response) -> str | None:
 
 
 def post_honouring_retry_after(client, url: str, retries: int, shed: Counter | None = None,
-                               **request):
+                               rng: random.Random | None = None, **request):
     """POST like a well-behaved client: a 503 that carries Retry-After (overload shed at
-    the door, before the body was read) is retried after that many seconds (at most 5),
-    up to `retries` times. Each shed is counted in `shed['503']`; the last answer wins."""
+    the door, before the body was read) is retried up to `retries` times, waiting as the
+    load generator does (`load_tests.client.retry.retry_wait_s`). Each shed is counted in
+    `shed['503']`; the last answer wins."""
+    rng = rng or random.Random(0)
     for attempt in range(retries + 1):
         response = client.post(url, **request)
-        wait = response.headers.get("retry-after")
-        if response.status_code != 503 or wait is None or attempt == retries:
+        wait_s = retry_after_s(response.headers)
+        if response.status_code != 503 or wait_s is None or attempt == retries:
             return response
         if shed is not None:
             shed["503"] += 1
-        time.sleep(min(float(wait), 5.0))
+        time.sleep(retry_wait_s(wait_s, attempt, rng))
     return response
 
 

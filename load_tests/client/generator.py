@@ -31,6 +31,7 @@ from cost_model.provisioned import ProvisionedCost, ReplicaSample, provisioned_c
 from cost_model.summary import RequestCost
 from load_tests.client.images import RequestImage
 from load_tests.client.records import LoadSummary, RequestRecord, summarise
+from load_tests.client.retry import retry_after_s, retry_wait_s
 from load_tests.client.schedules import ClosedLoopSchedule, OpenLoopSchedule, Schedule
 
 ERROR_TEXT_LIMIT = 300
@@ -84,25 +85,6 @@ def _error_text(payload: bytes) -> str:
         return payload[:ERROR_TEXT_LIMIT].decode("utf-8", "replace")
 
 
-RETRY_BACKOFF_CAP_S = 16.0
-
-
-def retry_wait_s(retry_after_s: float, attempt: int, rng: random.Random) -> float:
-    """Retry-After is the floor; each further 503 doubles it, with +-50% jitter (capped).
-    Clients that all re-send exactly Retry-After later keep a full door full: measured
-    live, 1,528 waiting clients re-sent 25,915 times and held the p50 at 22 s after the
-    load itself had fallen (reports/autoscale-live-7)."""
-    backoff = retry_after_s * (2 ** min(attempt, 10)) * rng.uniform(0.5, 1.5)
-    return min(max(retry_after_s, backoff), max(RETRY_BACKOFF_CAP_S, retry_after_s))
-
-
-def _retry_after_s(headers) -> float | None:
-    try:
-        return float(headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
-
-
 async def _exchange(session: aiohttp.ClientSession, url: str, body: bytes,
                     record: dict[str, Any], retry_503: bool) -> tuple[int, bytes]:
     """POST the image. With `retry_503`, do what a well-behaved client does on overload:
@@ -113,7 +95,7 @@ async def _exchange(session: aiohttp.ClientSession, url: str, body: bytes,
         async with session.post(url, data=body,
                                 headers={"content-type": "image/jpeg"}) as response:
             status, payload = response.status, await response.read()
-            wait_s = _retry_after_s(response.headers)
+            wait_s = retry_after_s(response.headers)
         if not retry_503 or status != 503 or wait_s is None:
             return status, payload
         attempt = record.get("retries_after_503", 0)

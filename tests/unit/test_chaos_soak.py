@@ -41,13 +41,16 @@ def test_minute_p99_and_verdict():
 def test_a_shed_with_retry_after_is_retried_and_counted_and_a_4xx_is_final(monkeypatch):
     from collections import Counter
 
+    import httpx
+
     from load_tests.chaos import faults
 
-    monkeypatch.setattr(faults.time, "sleep", lambda s: None)
+    waits = []
+    monkeypatch.setattr(faults.time, "sleep", waits.append)
 
     class Reply:
         def __init__(self, status, headers=None):
-            self.status_code, self.headers = status, headers or {}
+            self.status_code, self.headers = status, httpx.Headers(headers or {})
 
     class Client:
         def __init__(self, replies):
@@ -66,3 +69,6 @@ def test_a_shed_with_retry_after_is_retried_and_counted_and_a_4xx_is_final(monke
     always = Client([Reply(503, {"retry-after": "1"})] * 3)
     assert faults.post_honouring_retry_after(always, "u", 2, shed).status_code == 503
     assert always.calls == 3 and shed["503"] == 3
+    # the load generator's rule (load_tests.client.retry): Retry-After is the floor of
+    # the first wait (1 s +50% jitter), the second is drawn around twice that
+    assert 1.0 <= waits[-2] <= 1.5 and 1.0 <= waits[-1] <= 3.0

@@ -3,7 +3,7 @@ with jitter, capped, so waiting clients spread out instead of re-sending in wave
 
 import random
 
-from load_tests.client.generator import RETRY_BACKOFF_CAP_S, retry_wait_s
+from load_tests.client.retry import RETRY_BACKOFF_CAP_S, retry_wait_s
 
 
 def test_retry_after_is_the_floor_and_waits_grow_then_cap():
