@@ -176,12 +176,16 @@ def cmd_shutdown(args: argparse.Namespace) -> int:
     if not joined:
         print("no running cluster: nothing to shut down", file=sys.stderr)
         return 1
+    from serve_app.policy_store import remove_stores
+
     if args.name:
         serve.delete(args.name)
-        print(f"deleted application {args.name!r}")
+        removed = remove_stores([args.name])
+        print(f"deleted application {args.name!r} ({len(removed)} policy store removed)")
     else:
         serve.shutdown()
-        print("Serve shut down")
+        removed = remove_stores()
+        print(f"Serve shut down ({len(removed)} policy stores removed)")
     return 0
 
 

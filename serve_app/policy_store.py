@@ -19,10 +19,11 @@ import ray
 
 logger = logging.getLogger("ray.serve")
 STORE_NAMESPACE = "serve"
+STORE_PREFIX = "coe-policy-store-"
 
 
 def store_name(app_name: str) -> str:
-    return f"coe-policy-store-{app_name or 'default'}"
+    return f"{STORE_PREFIX}{app_name or 'default'}"
 
 
 class VersionedPolicies:
@@ -77,6 +78,26 @@ def connect(app_name: str, exit_policies: dict, budget: float | None = None):
         name=store_name(app_name), namespace=STORE_NAMESPACE, lifetime="detached",
         get_if_exists=True,
     ).remote(exit_policies, budget)
+
+
+def remove_stores(app_names: list[str] | None = None) -> list[str]:
+    """Kill the stores of these applications (every coe store if None) and return their
+    names. A store is detached so that it outlives its replicas, and so it also outlives
+    a deleted application: whoever deletes an application removes its store too."""
+    wanted = None if app_names is None else {store_name(name) for name in app_names}
+    removed = []
+    for actor in ray.util.list_named_actors(all_namespaces=True):
+        name = actor["name"]
+        if actor["namespace"] != STORE_NAMESPACE or not name.startswith(STORE_PREFIX):
+            continue
+        if wanted is not None and name not in wanted:
+            continue
+        try:
+            ray.kill(ray.get_actor(name, namespace=STORE_NAMESPACE))
+            removed.append(name)
+        except ValueError:  # gone meanwhile
+            continue
+    return removed
 
 
 class PolicySync:

@@ -17,6 +17,17 @@ def wait_until(predicate, timeout_s: float = 60.0, interval_s: float = 0.2):
         time.sleep(interval_s)
 
 
+def delete_app(app: str) -> list[str]:
+    """Delete a Serve app and its policy store (a detached actor that outlives the app);
+    returns the stores removed."""
+    from ray import serve
+
+    from serve_app.policy_store import remove_stores
+
+    serve.delete(app)
+    return remove_stores([app])
+
+
 @contextmanager
 def deployed_app(
     base_url: str, config: dict | str, app: str, prefix: str, timeout_s: float = 60.0,
@@ -42,4 +53,4 @@ def deployed_app(
         assert wait_until(healthy, timeout_s=timeout_s), "route never became reachable"
         yield url
     finally:
-        serve.delete(app)
+        delete_app(app)

@@ -16,7 +16,7 @@ from PIL import Image
 
 from serve_app.schemas import ClassifyResponse, StatsResponse
 from tests.fixtures.standin import paint
-from tests.integration.serve_helpers import wait_until
+from tests.integration.serve_helpers import delete_app, wait_until
 
 APP = "it-cascade"
 PREFIX = "/it"
@@ -95,7 +95,7 @@ def cascade_url(ray_serve):
     # serve.run returns once replicas run; the proxy learns the route a moment later.
     assert wait_until(lambda: _healthy(url), timeout_s=60), "route never became reachable"
     yield url
-    serve.delete(APP)
+    delete_app(APP)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from planner.learned_train import TrainSettings
 from planner.simulate import TierSpec, simulate
 from serve_app.schemas import ClassifyResponse, StatsResponse
 from tests.fixtures.standin import paint
+from tests.integration.serve_helpers import delete_app
 from tests.integration.test_plan_matches_server import png_b64
 
 APP = "it-learned"
@@ -68,7 +69,7 @@ def learned_plan(ray_serve):
     raw["ingress"]["max_images_per_request"] = PER_REQUEST
     serve.run(build_app({"config": raw}), name=APP, route_prefix=PREFIX)
     yield ray_serve + PREFIX, images, simulate(fit.tiers, probs, labels, costs), budget
-    serve.delete(APP)
+    delete_app(APP)
 
 
 def test_learned_server_matches_offline_simulation_on_1000_images(learned_plan):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.integration.serve_helpers import wait_until
+from tests.integration.serve_helpers import delete_app, wait_until
 from tests.integration.test_cascade_serve import standin
 
 TOKEN_ENV = "COE_IT_OPENAPI_TOKEN"
@@ -53,7 +53,6 @@ def _deploy(base: str, name: str, token: str | None) -> str:
 @pytest.fixture(scope="module")
 def schemas(ray_serve):
     """openapi.json of an app without and of one with an admin token."""
-    from ray import serve
 
     names = {"plain": "it-openapi", "admin": "it-openapi-admin"}
     try:
@@ -65,7 +64,7 @@ def schemas(ray_serve):
                for kind, url in urls.items()}
     finally:
         for name in names.values():
-            serve.delete(name)
+            delete_app(name)
 
 
 def resolve(schema: dict, node: dict) -> dict:

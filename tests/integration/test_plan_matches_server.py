@@ -21,6 +21,7 @@ from planner.search import SearchSpace, search_cascades
 from planner.simulate import simulate
 from serve_app.schemas import ClassifyResponse
 from tests.fixtures.standin import paint
+from tests.integration.serve_helpers import delete_app
 
 APP = "it-plan"
 PREFIX = "/it-plan"
@@ -65,7 +66,7 @@ def planned(ray_serve):
     serve.run(build_app({"config": config.model_dump(mode="json", exclude_none=True)}),
               name=APP, route_prefix=PREFIX)
     yield ray_serve + PREFIX, images, labels, simulate(tiers, probs, labels, costs), tiers
-    serve.delete(APP)
+    delete_app(APP)
 
 
 def test_server_exits_and_labels_match_the_plan(planned):
