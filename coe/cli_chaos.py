@@ -71,11 +71,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     limits.add_argument("--service-p99-ms", type=float, default=None)
     limits.add_argument("--images-per-request", type=float, default=1.0)
     limits.add_argument("--target-p99-ms", type=float, required=True)
+    limits.add_argument("--routing-queue", type=int, default=None,
+                        help="Serve's queue in front of the ingress (default 16); measure "
+                        "with coe chaos which depth admits most under overload")
     limits.set_defaults(func=run_limits_command)
 
 
 def run_limits_command(args: argparse.Namespace) -> int:
-    from load_tests.chaos.limits import MeasuredCapacity, measured_from_chaos_report, queue_limits
+    from load_tests.chaos.limits import (
+        ROUTING_QUEUE,
+        MeasuredCapacity,
+        measured_from_chaos_report,
+        queue_limits,
+    )
 
     if args.report is not None:
         measured = measured_from_chaos_report(json.loads(args.report.read_text()))
@@ -86,7 +94,10 @@ def run_limits_command(args: argparse.Namespace) -> int:
                                     images_per_request=args.images_per_request)
     else:
         raise ValueError("give --report, or both --capacity-rps and --service-p99-ms")
-    result = queue_limits(measured, args.target_p99_ms)
+    routing = ROUTING_QUEUE if args.routing_queue is None else args.routing_queue
+    if routing < 0:
+        raise ValueError(f"--routing-queue must be >= 0, got {routing}")
+    result = queue_limits(measured, args.target_p99_ms, routing_queue=routing)
     print(json.dumps({"measured": measured.model_dump(), "ingress": result.model_dump()},
                      indent=2))
     return 0

@@ -10,8 +10,15 @@ the ingress is full, so requests waiting in Serve's queue leave freed ingress sl
 with 13 ongoing + 32 queued the default cascade admitted 9.7 req/s at 3x overload, and
 38.1 req/s once its image door held the queue (docs/BENCHMARKS.md, issue 18 item 8).
 So the waiting room is the door (max_inflight_images, in images); Serve's queue is only
-routing slack for Poisson bursts (ROUTING_QUEUE), and max_ongoing_requests lets every
-request reach the door, where the excess gets a fast 503.
+routing slack (`routing_queue`, default ROUTING_QUEUE), and max_ongoing_requests leaves
+DOOR_SLACK slots beyond the door, so the excess reaches the door and gets its fast 503.
+How much routing slack is best depends on the app, so it is a measured choice: on the
+cascade of 2026-12-06 at 3x overload, 16 queued admitted 45 req/s of a 93 req/s capacity
+at an admitted p99 of 4.2 s, 2 queued 98 req/s at 1.2 s, 4 queued 78 req/s at 1.5 s (one
+run each: reports/chaos-shipped-g, chaos-q2, chaos-q4). For the single best (resnet56 in
+the ingress), 2 queued sent more requests to the door, whose 503s share the ingress's CPU
+with resnet56: it admitted 17.5 req/s of 67 at 4.1 s, against 48.6 at 2.4 s with 16
+(reports/chaos-single-f, chaos-single-e).
 Pure arithmetic over figures measured elsewhere.
 """
 
@@ -24,6 +31,7 @@ from pydantic import BaseModel, Field
 from load_tests.chaos.overload import SLACK, admitted_p99_bound_ms
 
 ROUTING_QUEUE = 16  # Serve's queue: slack while a burst is routed, not a waiting room
+DOOR_SLACK = 16  # ingress slots beyond the door: the excess reaches the door's fast 503
 
 
 class MeasuredCapacity(BaseModel):
@@ -52,7 +60,8 @@ def admitted_depth(max_ongoing_requests: int, max_queued_requests: int,
     return min(max_ongoing_requests, door) + max_queued_requests
 
 
-def queue_limits(measured: MeasuredCapacity, target_p99_ms: float) -> QueueLimits:
+def queue_limits(measured: MeasuredCapacity, target_p99_ms: float,
+                 routing_queue: int = ROUTING_QUEUE) -> QueueLimits:
     """The deepest admitted queue whose overload p99 bound stays within `target_p99_ms`,
     held by the image door; Serve keeps only a routing queue."""
     rate_per_ms = measured.capacity_rps / 1000.0
@@ -62,11 +71,11 @@ def queue_limits(measured: MeasuredCapacity, target_p99_ms: float) -> QueueLimit
             f"target_p99_ms={target_p99_ms:g} is below {SLACK:g} x the service p99 "
             f"({measured.service_p99_ms:g} ms): no queue can meet it")
     depth = max(2, math.floor(headroom_ms * rate_per_ms))
-    queued = min(ROUTING_QUEUE, depth // 2)
+    queued = max(0, min(routing_queue, depth // 2))
     door = depth - queued
     images = max(1, math.floor(door * measured.images_per_request))
     return QueueLimits(
-        max_ongoing_requests=door + queued, max_queued_requests=queued,
+        max_ongoing_requests=door + DOOR_SLACK, max_queued_requests=queued,
         max_inflight_images=images, member_max_ongoing_requests_at_least=images,
         target_p99_ms=target_p99_ms,
         predicted_admitted_p99_bound_ms=round(admitted_p99_bound_ms(

@@ -3,6 +3,7 @@
 import pytest
 
 from load_tests.chaos.limits import (
+    DOOR_SLACK,
     ROUTING_QUEUE,
     MeasuredCapacity,
     admitted_depth,
@@ -30,8 +31,16 @@ def test_the_door_holds_the_queue_and_serve_keeps_only_routing_slack():
     assert limits.max_queued_requests == ROUTING_QUEUE
     assert limits.max_inflight_images == 50 - ROUTING_QUEUE
     # every request can reach the door, so the excess gets the door's fast 503
-    assert limits.max_ongoing_requests == limits.max_inflight_images + ROUTING_QUEUE
+    assert limits.max_ongoing_requests == limits.max_inflight_images + DOOR_SLACK
     assert limits.member_max_ongoing_requests_at_least == limits.max_inflight_images
+
+
+def test_the_routing_queue_is_a_measured_choice_and_the_door_takes_the_rest():
+    measured = MeasuredCapacity(capacity_rps=40.0, service_p99_ms=250.0)
+    limits = queue_limits(measured, 3000.0, routing_queue=2)
+    assert limits.max_queued_requests == 2
+    assert limits.max_inflight_images == 48  # the same depth (50), held by the door
+    assert limits.max_ongoing_requests == 48 + DOOR_SLACK
 
 
 def test_a_shallow_queue_still_keeps_a_door():
