@@ -39,6 +39,8 @@ def register_collage(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--no-clean-runs", action="store_true", help="skip the no-fault runs")
     p.add_argument("--out", default=d["out"].default)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (as every other coe bench; --json implies it)")
     p.set_defaults(func=run_collage_command)
 
 
@@ -54,7 +56,7 @@ def run_collage_command(args: argparse.Namespace) -> int:
         window_ms=args.window_ms, rounds=args.rounds, clean_runs=not args.no_clean_runs,
         out=args.out,
     )
-    report = run_collage_bench(options, progress=not args.json)
+    report = run_collage_bench(options, progress=not (args.json or args.no_progress))
     if args.json:
         print(json.dumps(report, indent=2))
     else:
