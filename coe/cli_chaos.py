@@ -95,8 +95,6 @@ def run_limits_command(args: argparse.Namespace) -> int:
     else:
         raise ValueError("give --report, or both --capacity-rps and --service-p99-ms")
     routing = ROUTING_QUEUE if args.routing_queue is None else args.routing_queue
-    if routing < 0:
-        raise ValueError(f"--routing-queue must be >= 0, got {routing}")
     result = queue_limits(measured, args.target_p99_ms, routing_queue=routing)
     print(json.dumps({"measured": measured.model_dump(), "ingress": result.model_dump()},
                      indent=2))

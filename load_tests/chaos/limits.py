@@ -17,7 +17,7 @@ cascade of 2026-12-06 at 3x overload, 16 queued admitted 45 req/s of a 93 req/s 
 at an admitted p99 of 4.2 s, 2 queued 98 req/s at 1.2 s, 4 queued 78 req/s at 1.5 s (one
 run each: reports/chaos-shipped-g, chaos-q2, chaos-q4). For the single best (resnet56 in
 the ingress), 2 queued sent more requests to the door, whose 503s share the ingress's CPU
-with resnet56: it admitted 17.5 req/s of 67 at 4.1 s, against 48.6 at 2.4 s with 16
+with resnet56: it admitted 17.5 req/s of 67 at 4.1 s, against 47.7 at 2.4 s with 16
 (reports/chaos-single-f, chaos-single-e).
 Pure arithmetic over figures measured elsewhere.
 """
@@ -70,8 +70,10 @@ def queue_limits(measured: MeasuredCapacity, target_p99_ms: float,
         raise ValueError(
             f"target_p99_ms={target_p99_ms:g} is below {SLACK:g} x the service p99 "
             f"({measured.service_p99_ms:g} ms): no queue can meet it")
+    if routing_queue < 0:
+        raise ValueError(f"routing_queue must be >= 0, got {routing_queue}")
     depth = max(2, math.floor(headroom_ms * rate_per_ms))
-    queued = max(0, min(routing_queue, depth // 2))
+    queued = min(routing_queue, depth // 2)
     door = depth - queued
     images = max(1, math.floor(door * measured.images_per_request))
     return QueueLimits(

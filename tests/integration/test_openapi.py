@@ -53,7 +53,6 @@ def _deploy(base: str, name: str, token: str | None) -> str:
 @pytest.fixture(scope="module")
 def schemas(ray_serve):
     """openapi.json of an app without and of one with an admin token."""
-
     names = {"plain": "it-openapi", "admin": "it-openapi-admin"}
     try:
         urls = {

@@ -43,6 +43,12 @@ def test_the_routing_queue_is_a_measured_choice_and_the_door_takes_the_rest():
     assert limits.max_ongoing_requests == 48 + DOOR_SLACK
 
 
+def test_a_negative_routing_queue_is_an_error_that_names_it():
+    with pytest.raises(ValueError, match="routing_queue"):
+        queue_limits(MeasuredCapacity(capacity_rps=40.0, service_p99_ms=250.0), 3000.0,
+                     routing_queue=-1)
+
+
 def test_a_shallow_queue_still_keeps_a_door():
     limits = queue_limits(MeasuredCapacity(capacity_rps=10.0, service_p99_ms=200.0), 1000.0)
     assert limits.max_inflight_images >= 1 and limits.max_queued_requests >= 1
