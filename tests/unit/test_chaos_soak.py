@@ -2,7 +2,14 @@
 
 import pytest
 
-from load_tests.chaos.soak import p99_by_minute, parse_duration, rss_growth, soak_verdict
+from load_tests.chaos.soak import (
+    p99_by_minute,
+    p99_by_window,
+    parse_duration,
+    rss_growth,
+    soak_verdict,
+    tail_anatomy,
+)
 from load_tests.client.records import RequestRecord
 
 
@@ -36,6 +43,13 @@ def test_minute_p99_and_verdict():
     assert not soak_verdict(0, 0, {"a": {"growth": 0.2}}, minutes)["ok"]
     slow = minutes + [{"minute": 2, "ok": 5, "p99_ms": 250.0}]
     assert not soak_verdict(0, 0, growth, slow)["minute_p99_ok"]
+
+
+def test_ten_second_windows_locate_the_tail_and_skip_empty_windows():
+    records = [record(0, 1.0, 100), record(1, 5.0, 100), record(2, 25.0, 400)]
+    windows = p99_by_window(records, 10.0)
+    assert [(w["from_s"], w["ok"], w["p99_ms"]) for w in windows] == [
+        (0.0, 2, 100.0), (20.0, 1, 400.0)]
 
 
 def test_a_shed_with_retry_after_is_retried_and_counted_and_a_4xx_is_final(monkeypatch):
@@ -72,3 +86,13 @@ def test_a_shed_with_retry_after_is_retried_and_counted_and_a_4xx_is_final(monke
     # the load generator's rule (load_tests.client.retry): Retry-After is the floor of
     # the first wait (1 s +50% jitter), the second is drawn around twice that
     assert 1.0 <= waits[-2] <= 1.5 and 1.0 <= waits[-1] <= 3.0
+
+
+def test_tail_anatomy_splits_the_wait_in_front_from_the_time_inside():
+    records = [record(i, float(i), 300) for i in range(4)]
+    for i, r in enumerate(records):
+        r.server_latency_ms = 50.0
+        r.exit_tier_index = 1 if i == 0 else 0
+    (window,) = tail_anatomy(records, 10.0)
+    assert window["p99_ms"] == 300.0 and window["server_p99_ms"] == 50.0
+    assert window["escalated"] == 0.25
