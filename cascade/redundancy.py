@@ -43,6 +43,11 @@ class RedundancyConfig(BaseModel):
     window_ms: float = Field(
         default=60.0, ge=0.0, le=1000.0, description="how long a partial collage waits to fill"
     )
+    max_inflight_collages: int = Field(
+        default=8, ge=1, le=10_000,
+        description="collages in flight per ingress replica; a group beyond it goes without "
+        "backup (shed), so a saturated cluster never queues backup work (chaos-collage-b: "
+        "unbounded, 3x overload cut admitted throughput from 81 to 21 req/s in 30 s)")
     replicas: int = Field(default=1, ge=1, le=64, description="collage deployment replicas")
     gpu_fraction: float = Field(default=0.25, gt=0.0, le=8.0)
 

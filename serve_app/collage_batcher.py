@@ -3,8 +3,10 @@
 Images submitted within `window_s` of the first one in a group are tiled into one s x s
 collage (zoo.collage_grid); a group is sent as soon as it has s^2 images, or when the
 window ends with fewer (a partial collage, empty cells padded). Each submitted image gets
-a future of its own cell's answer. No Ray here: the collage call is any async function, so
-unit tests pass a fake.
+a future of its own cell's answer. At most `max_inflight` collages are in flight: a group
+beyond that is shed (its futures fail with BackupShed and the members answer alone), since
+a backup that queues behind a saturated cluster only adds load. No Ray here: the collage
+call is any async function, so unit tests pass a fake.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class CollageAnswer:
 CollageCall = Callable[[np.ndarray, int], Awaitable[CollageAnswer]]
 
 
+class BackupShed(RuntimeError):
+    """No collage for this image: too many collages were already in flight."""
+
+
 @dataclass(frozen=True)
 class CellAnswer:
     """The collage CNN's output for one image, and its share of the collage's cost."""
@@ -52,12 +58,18 @@ class CollageBatcher:
         grid: int = 2,
         window_s: float = 0.02,
         on_collage: Callable[[CollageAnswer], None] | None = None,
+        max_inflight: int = 8,
+        on_shed: Callable[[int], None] | None = None,
     ) -> None:
+        if max_inflight < 1:
+            raise ValueError("max_inflight_collages must be >= 1")
         self.call = call
         self.grid = grid
         self.capacity = cells(grid)
         self.window_s = window_s
         self.on_collage = on_collage  # told about every answered collage (billing)
+        self.max_inflight = max_inflight
+        self.on_shed = on_shed  # told the image count of every shed group
         self._pending: list[tuple[np.ndarray, asyncio.Future]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Task] = set()
@@ -79,9 +91,22 @@ class CollageBatcher:
             self._timer = None
         while self._pending:
             group, self._pending = self._pending[: self.capacity], self._pending[self.capacity :]
+            if len(self._sending) >= self.max_inflight:
+                self._shed(group)
+                continue
             task = asyncio.ensure_future(self._send(group))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
+
+    def _shed(self, group: list[tuple[np.ndarray, asyncio.Future]]) -> None:
+        shed = BackupShed(f"{len(self._sending)} collages in flight (max_inflight_collages="
+                          f"{self.max_inflight}): no backup for these images")
+        for _, future in group:
+            if not future.done():
+                future.set_exception(shed)
+                future.exception()  # retrieved: the shield simply waits for the member
+        if self.on_shed is not None:
+            self.on_shed(len(group))
 
     async def _send(self, group: list[tuple[np.ndarray, asyncio.Future]]) -> None:
         images = np.stack([image for image, _ in group])

@@ -43,6 +43,7 @@ class RedundancyLedger:
     answers_from_backup: int = 0  # member slots answered by the collage
     straggler_timeouts: int = 0
     member_failures: int = 0
+    backup_shed_images: int = 0  # images sent without a collage (max_inflight_collages)
     faults: str | None = None
     delayed_calls: int = 0
     by_member: dict[str, int] = field(default_factory=dict)
@@ -57,7 +58,8 @@ class RedundancyLedger:
             "backup_images": self.backup_images, "device_seconds": self.device_seconds,
             "emulated": self.emulated, "answers_from_backup": self.answers_from_backup,
             "straggler_timeouts": self.straggler_timeouts,
-            "member_failures": self.member_failures, "faults": self.faults,
+            "member_failures": self.member_failures,
+            "backup_shed_images": self.backup_shed_images, "faults": self.faults,
             "delayed_calls": self.delayed_calls, "answers_from_backup_by_member": self.by_member,
         }
 
@@ -216,8 +218,12 @@ def collage_shield(
         ledger.backup_images += int(answer.filled)
         ledger.bill(answer.device_seconds, answer.emulated)
 
+    def on_shed(images: int) -> None:
+        ledger.backup_shed_images += images
+
     batcher = CollageBatcher(
-        call_collage, redundancy.grid, redundancy.window_ms / 1000.0, on_collage=on_collage
+        call_collage, redundancy.grid, redundancy.window_ms / 1000.0, on_collage=on_collage,
+        max_inflight=redundancy.max_inflight_collages, on_shed=on_shed,
     )
     return CollageShield(
         tier, redundancy.gpu_class or "", batcher, StragglerTimeout.from_config(redundancy),

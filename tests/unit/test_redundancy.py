@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from cascade.config import parse_cascade
 from cascade.redundancy import FaultsConfig, RedundancyConfig, StragglerTimeout
-from serve_app.collage_batcher import CollageAnswer, CollageBatcher
+from serve_app.collage_batcher import BackupShed, CollageAnswer, CollageBatcher
 from serve_app.member_result import MemberResult
 from serve_app.redundancy import RedundancyLedger, attach_redundancy, delayed_caller
 from serve_app.runner import CascadeRunner, TierPlan
@@ -128,7 +128,36 @@ def test_batcher_fills_collages_and_pads_the_partial_tail():
     assert answers[0].device_seconds == pytest.approx(0.001) and answers[4].device_seconds == 0.004
 
 
+def test_batcher_sheds_groups_beyond_its_inflight_bound_and_says_how_many_images():
+    shed = []
+
+    async def go():
+        batcher = CollageBatcher(FakeCollage(delay=0.05), grid=2, window_s=0.01,
+                                 max_inflight=1, on_shed=shed.append)
+        futures = [batcher.submit(paint(0, 0, label)) for label in range(6)]
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    answers = asyncio.run(go())
+    assert [int(a.probs.argmax()) for a in answers[:4]] == [0, 1, 2, 3]  # the first collage
+    assert all(isinstance(a, BackupShed) for a in answers[4:])  # the second: no room
+    assert shed == [2]
+    with pytest.raises(ValueError, match="max_inflight_collages"):
+        CollageBatcher(FakeCollage(), max_inflight=0)
+
+
 # ---------------------------------------------------------------- collage shield in the runner
+def test_a_shed_backup_leaves_the_slow_member_to_answer_for_itself():
+    spec = dict(COLLAGE, max_inflight_collages=1)
+    slow_collage = FakeCollage(column=2, delay=0.5)
+    runner, ledger = runner_with([FakeMember(0), FakeMember(1, delay=0.15)], spec,
+                                 collage=slow_collage)
+    images = [paint(i, i, (i + 1) % 10) for i in range(8)]  # two collages; room for one
+    outs = asyncio.run(runner.run(images))
+    assert [o.label for o in outs] == list(range(8))  # every answer from the members
+    assert all(o.source == "members" for o in outs)
+    assert ledger.backup_shed_images == 4 and ledger.answers_from_backup == 0
+
+
 def test_slow_member_is_replaced_by_its_collage_cell():
     slow = FakeMember(1, delay=1.0)
     runner, ledger = runner_with([FakeMember(0), slow], COLLAGE, collage=FakeCollage(column=2))
