@@ -5,10 +5,13 @@ round wrap every member call (`protect`). Collage: every image of the batch is s
 to the CollageBatcher at once, in parallel with the member calls; a member answer later
 than the straggler timeout (cascade.redundancy.StragglerTimeout) or a failed call is
 replaced by the first of (the late member answer, the image's collage cell), the latter
-marked source "collage". Replication: each call goes out twice; the first answer wins and
-the other one's device time is redundancy cost. Faults (straggler injection, tests and
-benchmarks only) wrap member callers here too. No Ray imports at module level: unit tests
-drive all of it with fake callers.
+marked source "collage". A straggler is slower than its peers: when no other member's call
+on the image has ended by the timeout either, the whole tier is slow (load, not a
+straggler), so the timeout counts again from the first peer's answer; overload then reaches
+the door as 503s instead of collage answers. Replication: each call goes out twice; the
+first answer wins and the other one's device time is redundancy cost. Faults (straggler
+injection, tests and benchmarks only) wrap member callers here too. No Ray imports at
+module level: unit tests drive all of it with fake callers.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class RedundancyLedger:
     emulated: bool = False
     answers_from_backup: int = 0  # member slots answered by the collage
     straggler_timeouts: int = 0
+    tier_slow_waits: int = 0  # timeouts waited out: no peer's call on the image had ended
     member_failures: int = 0
     backup_shed_images: int = 0  # images sent without a collage (max_inflight_collages)
     faults: str | None = None
@@ -58,6 +62,7 @@ class RedundancyLedger:
             "backup_images": self.backup_images, "device_seconds": self.device_seconds,
             "emulated": self.emulated, "answers_from_backup": self.answers_from_backup,
             "straggler_timeouts": self.straggler_timeouts,
+            "tier_slow_waits": self.tier_slow_waits,
             "member_failures": self.member_failures,
             "backup_shed_images": self.backup_shed_images, "faults": self.faults,
             "delayed_calls": self.delayed_calls, "answers_from_backup_by_member": self.by_member,
@@ -91,6 +96,16 @@ class CollageRound:
     def __init__(self, shield: CollageShield, cells: list[asyncio.Future]) -> None:
         self.shield = shield
         self.cells = cells
+        self._members = [0] * len(cells)  # members protecting each image
+        self._answered = [asyncio.Event() for _ in cells]  # a member's call on it ended
+
+    async def _until_it_or_a_peer_ends(self, task: asyncio.Future, r: int) -> None:
+        """Wait for the member itself, or for any other member's call on image r to end."""
+        peer = asyncio.ensure_future(self._answered[r].wait())
+        try:
+            await asyncio.wait({task, peer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            peer.cancel()
 
     def bill(self, add_usage: Callable[[int, MemberUsage], None]) -> None:
         """Charge each image its share of its collage once that answers."""
@@ -112,9 +127,16 @@ class CollageRound:
         shield = self.shield
         limit_ms = shield.timeout.timeout_ms(member)
         started = time.perf_counter()
+        self._members[r] += 1
         task = asyncio.ensure_future(call())
+        task.add_done_callback(lambda t: t.cancelled() or self._answered[r].set())
         try:
             await asyncio.wait({task}, timeout=limit_ms / 1000.0)
+            if not task.done() and self._members[r] > 1 and not self._answered[r].is_set():
+                shield.ledger.tier_slow_waits += 1  # no call ended: load, not a straggler
+                await self._until_it_or_a_peer_ends(task, r)
+                if not task.done():  # a straggler only if this far behind its first peer
+                    await asyncio.wait({task}, timeout=limit_ms / 1000.0)
             if _ok(task):
                 shield.timeout.observe(member, (time.perf_counter() - started) * 1000.0)
                 return task.result()
@@ -124,13 +146,14 @@ class CollageRound:
             else:
                 shield.ledger.straggler_timeouts += 1
                 why = f"later than {limit_ms:.0f} ms"
-            return await self._race(task, self.cells[r], member, why, started)
+            return await self._race(task, r, member, why, started)
         finally:
             if not task.done():
                 task.cancel()
 
-    async def _race(self, task, cell, member: str, why: str, started: float) -> MemberResult:
+    async def _race(self, task, r: int, member: str, why: str, started: float) -> MemberResult:
         """After the timeout: whichever of the member and the collage cell answers first."""
+        cell = self.cells[r]
         waiting = {f for f in (task, cell) if not f.done() or _ok(f)}
         while waiting:
             if _ok(task):  # late, but before the collage: a latency the timeout must learn

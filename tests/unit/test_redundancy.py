@@ -173,6 +173,26 @@ def test_slow_member_is_replaced_by_its_collage_cell():
     assert "small/m1" not in out.cost.device_seconds_by_member  # the straggler is not billed
 
 
+def test_a_tier_slow_as_a_whole_is_load_not_a_straggler_and_keeps_its_members_answers():
+    # both members past the 50-ms timeout, the collage fast: neither is 50 ms behind the other
+    members = [FakeMember(0, delay=0.2), FakeMember(1, delay=0.22)]
+    runner, ledger = runner_with(members, COLLAGE, collage=FakeCollage(column=2, delay=0.0))
+    images = [paint(i, i, (i + 1) % 10) for i in range(2)]  # the collage would disagree
+    outs = asyncio.run(runner.run(images))
+    assert [o.label for o in outs] == [0, 1]
+    assert all(o.source == "members" and not o.degraded for o in outs)
+    assert ledger.answers_from_backup == 0 and ledger.tier_slow_waits == 4
+
+
+def test_in_a_slow_tier_a_member_far_behind_its_first_peer_still_straggles():
+    members = [FakeMember(0, delay=0.2), FakeMember(1, delay=1.0)]
+    runner, ledger = runner_with(members, COLLAGE, collage=FakeCollage(column=2, delay=0.0))
+    (out,) = asyncio.run(runner.run([paint(7, 3, 7)]))  # the collage agrees with m0
+    assert out.label == 7 and out.source == "collage" and out.degraded
+    assert out.latency_ms < 500  # 50 ms after m0's answer, not m1's 1 s
+    assert ledger.tier_slow_waits == 2 and ledger.answers_from_backup == 1
+
+
 def test_failed_member_is_replaced_at_once():
     runner, ledger = runner_with([FakeMember(0), FakeMember(1, fail=True)], COLLAGE,
                                  collage=FakeCollage(column=2))
