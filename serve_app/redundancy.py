@@ -130,6 +130,7 @@ class CollageRound:
         self._members[r] += 1
         task = asyncio.ensure_future(call())
         task.add_done_callback(lambda t: t.cancelled() or self._answered[r].set())
+        late = f"later than {limit_ms:.0f} ms"
         try:
             await asyncio.wait({task}, timeout=limit_ms / 1000.0)
             if not task.done() and self._members[r] > 1 and not self._answered[r].is_set():
@@ -137,6 +138,7 @@ class CollageRound:
                 await self._until_it_or_a_peer_ends(task, r)
                 if not task.done():  # a straggler only if this far behind its first peer
                     await asyncio.wait({task}, timeout=limit_ms / 1000.0)
+                    late = f"{limit_ms:.0f} ms behind the tier's first answer"
             if _ok(task):
                 shield.timeout.observe(member, (time.perf_counter() - started) * 1000.0)
                 return task.result()
@@ -145,7 +147,7 @@ class CollageRound:
                 why = "failed"
             else:
                 shield.ledger.straggler_timeouts += 1
-                why = f"later than {limit_ms:.0f} ms"
+                why = late
             return await self._race(task, r, member, why, started)
         finally:
             if not task.done():

@@ -191,6 +191,7 @@ def test_in_a_slow_tier_a_member_far_behind_its_first_peer_still_straggles():
     assert out.label == 7 and out.source == "collage" and out.degraded
     assert out.latency_ms < 500  # 50 ms after m0's answer, not m1's 1 s
     assert ledger.tier_slow_waits == 2 and ledger.answers_from_backup == 1
+    assert any("m1 50 ms behind the tier's first answer" in r for r in out.reasons)
 
 
 def test_failed_member_is_replaced_at_once():
