@@ -86,17 +86,18 @@ class CollageShield:
         self.timeout = timeout
         self.ledger = ledger
 
-    def start(self, batch) -> CollageRound:
-        return CollageRound(self, [self.batcher.submit(image) for image in batch])
+    def start(self, batch, members: int) -> CollageRound:
+        return CollageRound(self, [self.batcher.submit(image) for image in batch], members)
 
 
 class CollageRound:
     """One batch of one tier under collage protection."""
 
-    def __init__(self, shield: CollageShield, cells: list[asyncio.Future]) -> None:
+    def __init__(self, shield: CollageShield, cells: list[asyncio.Future], members: int
+                 ) -> None:
         self.shield = shield
         self.cells = cells
-        self._members = [0] * len(cells)  # members protecting each image
+        self.members = members  # the tier's members: each image has members - 1 peers
         self._answered = [asyncio.Event() for _ in cells]  # a member's call on it ended
 
     async def _until_it_or_a_peer_ends(self, task: asyncio.Future, r: int) -> None:
@@ -127,18 +128,17 @@ class CollageRound:
         shield = self.shield
         limit_ms = shield.timeout.timeout_ms(member)
         started = time.perf_counter()
-        self._members[r] += 1
         task = asyncio.ensure_future(call())
         task.add_done_callback(lambda t: t.cancelled() or self._answered[r].set())
-        late = f"later than {limit_ms:.0f} ms"
+        behind_peer = False
         try:
             await asyncio.wait({task}, timeout=limit_ms / 1000.0)
-            if not task.done() and self._members[r] > 1 and not self._answered[r].is_set():
+            if not task.done() and self.members > 1 and not self._answered[r].is_set():
                 shield.ledger.tier_slow_waits += 1  # no call ended: load, not a straggler
                 await self._until_it_or_a_peer_ends(task, r)
                 if not task.done():  # a straggler only if this far behind its first peer
                     await asyncio.wait({task}, timeout=limit_ms / 1000.0)
-                    late = f"{limit_ms:.0f} ms behind the tier's first answer"
+                    behind_peer = True
             if _ok(task):
                 shield.timeout.observe(member, (time.perf_counter() - started) * 1000.0)
                 return task.result()
@@ -147,15 +147,15 @@ class CollageRound:
                 why = "failed"
             else:
                 shield.ledger.straggler_timeouts += 1
-                why = late
-            return await self._race(task, r, member, why, started)
+                why = (f"{limit_ms:.0f} ms behind the tier's first answer" if behind_peer
+                       else f"later than {limit_ms:.0f} ms")
+            return await self._race(task, self.cells[r], member, why, started)
         finally:
             if not task.done():
                 task.cancel()
 
-    async def _race(self, task, r: int, member: str, why: str, started: float) -> MemberResult:
+    async def _race(self, task, cell, member: str, why: str, started: float) -> MemberResult:
         """After the timeout: whichever of the member and the collage cell answers first."""
-        cell = self.cells[r]
         waiting = {f for f in (task, cell) if not f.done() or _ok(f)}
         while waiting:
             if _ok(task):  # late, but before the collage: a latency the timeout must learn
@@ -182,7 +182,7 @@ class ReplicationShield:
     def __init__(self, ledger: RedundancyLedger) -> None:
         self.ledger = ledger
 
-    def start(self, batch) -> ReplicationRound:
+    def start(self, batch, members: int) -> ReplicationRound:
         return ReplicationRound(self.ledger)
 
 

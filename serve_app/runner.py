@@ -309,7 +309,8 @@ class CascadeRunner:
         cancelled: set[tuple[int, int]] = set()
         backup: dict[tuple[int, int], str] = {}  # (m, r) -> why a collage cell stood in
         where: dict[asyncio.Task, tuple[int, int]] = {}
-        guard = tier.redundancy.start(batch) if tier.redundancy is not None else None
+        guard = (tier.redundancy.start(batch, m_count) if tier.redundancy is not None
+                 else None)
         if guard is not None:
             guard.bill(lambda r, usage: usages[remaining[r]].append(usage))
         for m, caller in enumerate(tier.callers):

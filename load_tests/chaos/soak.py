@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from load_tests.chaos.overload import p99_by_window
+
 RSS_GROWTH_LIMIT = 0.10
 MINUTE_P99_FACTOR = 2.0
 RSS_FROM_S = 300.0
@@ -88,41 +90,38 @@ def rss_growth(samples: list[tuple[float, dict[str, int]]], from_s: float) -> di
     return out
 
 
-def p99_by_window(records, window_s: float) -> list[dict[str, Any]]:
-    """p99 of the 200 answers sent in each `window_s` window (empty windows left out)."""
+def p99_by_minute(records) -> list[dict[str, Any]]:
     ok = [r for r in records if r.ok]
     if not ok:
         return []
     out = []
-    for w in range(int(max(r.t_send for r in ok) // window_s) + 1):
-        ms = [r.latency_s * 1000 for r in ok if w * window_s <= r.t_send < (w + 1) * window_s]
+    for minute in range(int(max(r.t_send for r in ok) // 60) + 1):
+        ms = [r.latency_s * 1000 for r in ok if minute * 60 <= r.t_send < (minute + 1) * 60]
         if ms:
-            out.append({"from_s": round(w * window_s, 1), "ok": len(ms),
+            out.append({"minute": minute, "ok": len(ms),
                         "p99_ms": round(float(np.percentile(ms, 99)), 1)})
     return out
 
 
-def tail_anatomy(records, window_s: float) -> list[dict[str, Any]]:
-    """Per window: the client p99 beside the p99 inside the cascade (the answer's own
-    latency_ms) and the share of answers that left after tier 0, to tell a wait in front
-    of the cascade from slow or escalated work in it. A diagnosis aid, not judged."""
-    ok = [r for r in records if r.ok]
+def tail_anatomy(records, send_window_s: float, window_s: float) -> list[dict[str, Any]]:
+    """The client p99 per window, cut as the overload phase cuts it (p99_by_window), with
+    the p99 inside the cascade (the answer's own latency_ms) and the share of answers that
+    left after tier 0 beside it, to tell a wait in front of the cascade from slow or
+    escalated work in it. A diagnosis aid, not judged."""
+    groups: dict[int, list] = {}
+    for r in records:
+        if r.ok:
+            groups.setdefault(int(r.t_send // window_s), []).append(r)
     out = []
-    for window in p99_by_window(records, window_s):
-        start = window["from_s"]
-        inside = [r for r in ok if start <= r.t_send < start + window_s]
+    for window in p99_by_window(records, send_window_s, window_s):
+        inside = groups[int(round(window["from_s"] / window_s))]
         server = [r.server_latency_ms for r in inside if r.server_latency_ms is not None]
-        escalated = [r for r in inside if (r.exit_tier_index or 0) > 0]
+        escalated = sum(1 for r in inside if (r.exit_tier_index or 0) > 0)
         out.append({**window,
                     "server_p99_ms": round(float(np.percentile(server, 99)), 1)
                     if server else None,
-                    "escalated": round(len(escalated) / len(inside), 4)})
+                    "escalated": round(escalated / len(inside), 4)})
     return out
-
-
-def p99_by_minute(records) -> list[dict[str, Any]]:
-    return [{"minute": int(w["from_s"] // 60), "ok": w["ok"], "p99_ms": w["p99_ms"]}
-            for w in p99_by_window(records, 60.0)]
 
 
 def soak_verdict(lost: int, bad_5xx: int, growth: dict, minutes: list[dict]) -> dict:
@@ -232,6 +231,6 @@ def run_soak_phases(app: str, base: str, config, images, targets, duration_s: fl
         "p99_by_minute": minutes,
         # Where inside the minutes the tail sits (kills at `replica_kills[].at_s`, bursts
         # at `bad_input_bursts[].at_s`): a diagnosis aid, not judged.
-        "p99_by_10s": tail_anatomy(result.records, 10.0),
+        "p99_by_10s": tail_anatomy(result.records, duration_s, 10.0),
         "verdict": soak_verdict(books["lost"] + unanswered, bad_5xx, growth, minutes),
     }

@@ -2,9 +2,9 @@
 
 import pytest
 
+from load_tests.chaos.overload import p99_by_window
 from load_tests.chaos.soak import (
     p99_by_minute,
-    p99_by_window,
     parse_duration,
     rss_growth,
     soak_verdict,
@@ -47,7 +47,7 @@ def test_minute_p99_and_verdict():
 
 def test_ten_second_windows_locate_the_tail_and_skip_empty_windows():
     records = [record(0, 1.0, 100), record(1, 5.0, 100), record(2, 25.0, 400)]
-    windows = p99_by_window(records, 10.0)
+    windows = p99_by_window(records, send_window_s=30.0, window_s=10.0)
     assert [(w["from_s"], w["ok"], w["p99_ms"]) for w in windows] == [
         (0.0, 2, 100.0), (20.0, 1, 400.0)]
 
@@ -93,6 +93,6 @@ def test_tail_anatomy_splits_the_wait_in_front_from_the_time_inside():
     for i, r in enumerate(records):
         r.server_latency_ms = 50.0
         r.exit_tier_index = 1 if i == 0 else 0
-    (window,) = tail_anatomy(records, 10.0)
+    (window,) = tail_anatomy(records, send_window_s=10.0, window_s=10.0)
     assert window["p99_ms"] == 300.0 and window["server_p99_ms"] == 50.0
     assert window["escalated"] == 0.25
