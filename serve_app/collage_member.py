@@ -17,7 +17,7 @@ import numpy as np
 from ray import serve
 
 from serve_app.collage_batcher import CollageAnswer
-from serve_app.member import lower_cpu_priority
+from serve_app.member import lower_cpu_priority, lower_process_priority
 
 
 def backup_cpu_priority() -> None:
@@ -53,6 +53,8 @@ class CollageDeployment:
         self._clock = DeviceClock(load_catalog(catalog_path), calibration=calibration)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="coe-forward-collage")
         self.collages = 0
+        if not self._on_gpu:
+            lower_process_priority()  # a backup's handling must not outrank the members
 
     async def classify_collage(self, collage: np.ndarray, filled: int) -> CollageAnswer:
         """Probabilities of the first `filled` cells of one uint8 (sH, sW, 3) collage."""

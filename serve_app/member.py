@@ -69,6 +69,32 @@ def lower_cpu_priority(idle: bool = False) -> None:
 
 
 _THREAD_STATE = threading.local()
+
+
+def lower_process_priority() -> int:
+    """On CPU emulation, put every thread of this process at the forward threads' nice 19.
+
+    For a backup replica (the collage deployment): on a GPU cluster it has its own device,
+    but on shared cores its request handling (Ray's default worker nice 15) would outrank
+    the members' forward passes (nice 19) exactly when both start on the same images.
+    Threads started later inherit the level. Returns how many threads were lowered.
+    """
+    target = min(int(os.environ.get(CPU_NICE_ENV, "19")), 19)
+    lowered = 0
+    if target <= 0:
+        return lowered
+    try:
+        tids = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        return lowered
+    for tid in tids:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < target:
+                os.setpriority(os.PRIO_PROCESS, tid, target)
+                lowered += 1
+        except OSError:
+            continue  # a thread that ended, or no permission: a hint only
+    return lowered
 BATCH_SIZE_BOUNDARIES = [1.5, 2.5, 3.5, 4.5, 6.5, 8.5, 16.5, 32.5, 64.5]
 
 

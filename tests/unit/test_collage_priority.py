@@ -29,3 +29,34 @@ def test_the_collage_thread_runs_idle_and_the_caller_is_untouched():
 def test_turned_off_it_falls_back_to_normal_scheduling(monkeypatch):
     monkeypatch.setenv(BACKUP_IDLE_ENV, "0")
     assert _policy_after(backup_cpu_priority) == os.SCHED_OTHER
+
+
+def test_the_backup_replica_lowers_every_thread_of_its_process():
+    """Run in a child process: niceness cannot be raised back without root."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import os, threading\n"
+        "from serve_app.member import lower_process_priority\n"
+        "started, stop = threading.Event(), threading.Event()\n"
+        "def worker():\n"
+        "    started.set(); stop.wait()\n"
+        "t = threading.Thread(target=worker); t.start(); started.wait()\n"
+        "lowered = lower_process_priority()\n"
+        "late = {}\n"
+        "def later():\n"
+        "    late['nice'] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())\n"
+        "u = threading.Thread(target=later); u.start(); u.join()\n"
+        "levels = {os.getpriority(os.PRIO_PROCESS, int(tid)) "
+        "for tid in os.listdir('/proc/self/task')}\n"
+        "stop.set(); t.join()\n"
+        "import json; print(json.dumps([lowered, sorted(levels), late['nice']]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, env={**os.environ, "COE_MEMBER_NICE": "19"})
+    lowered, levels, late = json.loads(out.stdout)
+    assert lowered >= 2  # the main thread and the one already running
+    assert levels == [19]  # every thread now at the forward threads' level
+    assert late == 19  # a thread started afterwards inherits it
