@@ -156,13 +156,6 @@ class StragglerTimeout:
         ring = self._latencies.setdefault(member, deque(maxlen=self.window))
         ring.append(float(latency_ms))
 
-    def peer_slack_ms(self, member: str) -> float:
-        """How far a straggler must also be behind the tier's first answer on its image:
-        one margin step of its timeout (adaptive: its recent p95). Members called together
-        on the same host slow down together; one that answers just after a slow peer is
-        not a straggler."""
-        return self.timeout_ms(member) / self.margin
-
     def timeout_ms(self, member: str) -> float:
         if self.fixed_ms is not None:
             return self.fixed_ms

@@ -8,12 +8,10 @@ replaced by the first of (the late member answer, the image's collage cell), the
 marked source "collage". A straggler is slower than its peers: when no other member's call
 on the image has ended by the timeout either, the whole tier is slow (load, not a
 straggler), so the timeout counts again from the first peer's answer; overload then reaches
-the door as 503s instead of collage answers. And when a peer answered shortly before the
-timeout, the member must also be `peer_slack_ms` (its p95) behind that answer.
-Replication: each call goes out twice; the first answer wins and the other one's device
-time is redundancy cost. Faults (straggler injection, tests and benchmarks only) wrap
-member callers here too. No Ray imports at module level: unit tests drive all of it with
-fake callers.
+the door as 503s instead of collage answers. Replication: each call goes out twice; the
+first answer wins and the other one's device time is redundancy cost. Faults (straggler
+injection, tests and benchmarks only) wrap member callers here too. No Ray imports at
+module level: unit tests drive all of it with fake callers.
 """
 
 from __future__ import annotations
@@ -48,7 +46,6 @@ class RedundancyLedger:
     answers_from_backup: int = 0  # member slots answered by the collage
     straggler_timeouts: int = 0
     tier_slow_waits: int = 0  # timeouts waited out: no peer's call on the image had ended
-    peer_slack_waits: int = 0  # past the timeout, but a peer had only just answered
     member_failures: int = 0
     backup_shed_images: int = 0  # images sent without a collage (max_inflight_collages)
     faults: str | None = None
@@ -65,7 +62,7 @@ class RedundancyLedger:
             "backup_images": self.backup_images, "device_seconds": self.device_seconds,
             "emulated": self.emulated, "answers_from_backup": self.answers_from_backup,
             "straggler_timeouts": self.straggler_timeouts,
-            "tier_slow_waits": self.tier_slow_waits, "peer_slack_waits": self.peer_slack_waits,
+            "tier_slow_waits": self.tier_slow_waits,
             "member_failures": self.member_failures,
             "backup_shed_images": self.backup_shed_images, "faults": self.faults,
             "delayed_calls": self.delayed_calls, "answers_from_backup_by_member": self.by_member,
@@ -102,7 +99,6 @@ class CollageRound:
         self.cells = cells
         self.members = members  # the tier's members: each image has members - 1 peers
         self._answered = [asyncio.Event() for _ in cells]  # a member's call on it ended
-        self._first_end: list[float | None] = [None] * len(cells)  # when (perf_counter)
 
     async def _until_it_or_a_peer_ends(self, task: asyncio.Future, r: int) -> None:
         """Wait for the member itself, or for any other member's call on image r to end."""
@@ -111,21 +107,6 @@ class CollageRound:
             await asyncio.wait({task, peer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             peer.cancel()
-
-    def _ended(self, r: int) -> None:
-        if self._first_end[r] is None:
-            self._first_end[r] = time.perf_counter()
-        self._answered[r].set()
-
-    async def _slack_behind_first_peer(self, task: asyncio.Future, r: int, member: str
-                                       ) -> None:
-        """Past the timeout, with a peer's answer in: wait until the member is also
-        `peer_slack_ms` behind that answer (a peer that was itself slow moves the line)."""
-        slack_s = self.shield.timeout.peer_slack_ms(member) / 1000.0
-        left_s = self._first_end[r] + slack_s - time.perf_counter()
-        if left_s > 0:
-            self.shield.ledger.peer_slack_waits += 1
-            await asyncio.wait({task}, timeout=left_s)
 
     def bill(self, add_usage: Callable[[int, MemberUsage], None]) -> None:
         """Charge each image its share of its collage once that answers."""
@@ -148,7 +129,7 @@ class CollageRound:
         limit_ms = shield.timeout.timeout_ms(member)
         started = time.perf_counter()
         task = asyncio.ensure_future(call())
-        task.add_done_callback(lambda t: t.cancelled() or self._ended(r))
+        task.add_done_callback(lambda t: t.cancelled() or self._answered[r].set())
         behind_peer = False
         try:
             await asyncio.wait({task}, timeout=limit_ms / 1000.0)
@@ -158,8 +139,6 @@ class CollageRound:
                 if not task.done():  # a straggler only if this far behind its first peer
                     await asyncio.wait({task}, timeout=limit_ms / 1000.0)
                     behind_peer = True
-            elif not task.done() and self.members > 1:
-                await self._slack_behind_first_peer(task, r, member)
             if _ok(task):
                 shield.timeout.observe(member, (time.perf_counter() - started) * 1000.0)
                 return task.result()
