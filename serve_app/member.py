@@ -95,6 +95,8 @@ def lower_process_priority() -> int:
         except OSError:
             continue  # a thread that ended, or no permission: a hint only
     return lowered
+
+
 BATCH_SIZE_BOUNDARIES = [1.5, 2.5, 3.5, 4.5, 6.5, 8.5, 16.5, 32.5, 64.5]
 
 

@@ -36,9 +36,10 @@ def test_the_backup_replica_lowers_every_thread_of_its_process():
     import json
     import subprocess
     import sys
+    from pathlib import Path
 
     script = (
-        "import os, threading\n"
+        "import json, os, threading\n"
         "from serve_app.member import lower_process_priority\n"
         "started, stop = threading.Event(), threading.Event()\n"
         "def worker():\n"
@@ -52,10 +53,11 @@ def test_the_backup_replica_lowers_every_thread_of_its_process():
         "levels = {os.getpriority(os.PRIO_PROCESS, int(tid)) "
         "for tid in os.listdir('/proc/self/task')}\n"
         "stop.set(); t.join()\n"
-        "import json; print(json.dumps([lowered, sorted(levels), late['nice']]))\n"
+        "print(json.dumps([lowered, sorted(levels), late['nice']]))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True, env={**os.environ, "COE_MEMBER_NICE": "19"})
+                         check=True, env={**os.environ, "COE_MEMBER_NICE": "19"},
+                         cwd=Path(__file__).resolve().parents[2])  # the repo: serve_app
     lowered, levels, late = json.loads(out.stdout)
     assert lowered >= 2  # the main thread and the one already running
     assert levels == [19]  # every thread now at the forward threads' level
