@@ -156,6 +156,10 @@ class StragglerTimeout:
         ring = self._latencies.setdefault(member, deque(maxlen=self.window))
         ring.append(float(latency_ms))
 
+    def current_ms(self) -> dict[str, float]:
+        """Each member's timeout now (GET /v1/stats: what a straggler must exceed)."""
+        return {member: round(self.timeout_ms(member), 1) for member in self._latencies}
+
     def timeout_ms(self, member: str) -> float:
         if self.fixed_ms is not None:
             return self.fixed_ms

@@ -51,6 +51,7 @@ class RedundancyLedger:
     faults: str | None = None
     delayed_calls: int = 0
     by_member: dict[str, int] = field(default_factory=dict)
+    timeout: StragglerTimeout | None = None  # the collage shield's, for its current values
 
     def bill(self, device_seconds: float, emulated: bool) -> None:
         self.device_seconds += float(device_seconds)
@@ -66,6 +67,7 @@ class RedundancyLedger:
             "member_failures": self.member_failures,
             "backup_shed_images": self.backup_shed_images, "faults": self.faults,
             "delayed_calls": self.delayed_calls, "answers_from_backup_by_member": self.by_member,
+            "straggler_timeout_ms": self.timeout.current_ms() if self.timeout else None,
         }
 
 
@@ -250,10 +252,8 @@ def collage_shield(
         call_collage, redundancy.grid, redundancy.window_ms / 1000.0, on_collage=on_collage,
         max_inflight=redundancy.max_inflight_collages, on_shed=on_shed,
     )
-    return CollageShield(
-        tier, redundancy.gpu_class or "", batcher, StragglerTimeout.from_config(redundancy),
-        ledger,
-    )
+    ledger.timeout = StragglerTimeout.from_config(redundancy)
+    return CollageShield(tier, redundancy.gpu_class or "", batcher, ledger.timeout, ledger)
 
 
 def attach_redundancy(config, plans: list, collage_call=None) -> tuple[list, RedundancyLedger]:

@@ -86,6 +86,13 @@ def _percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
+def _p50_p99(values: list[float]) -> dict | None:
+    if not values:
+        return None
+    return {"count": len(values), "p50": round(_percentile(values, 50), 1),
+            "p99": round(_percentile(values, 99), 1)}
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else round(a / b, 4)
 
@@ -170,6 +177,10 @@ def summarise_mode(windows: list, faults: bool) -> dict:
         "extra_device_ms_per_prediction": round(delta("device_seconds") * 1000.0 / images, 4)
         if images else None,
         "collage_answers": sum(r.source == "collage" for r in ok),
+        # where the collage's p99 comes from: its answers' latency against the timeouts
+        "collage_answer_ms": _p50_p99([r.latency_s * 1000.0 for r in ok
+                                       if r.source == "collage"]),
+        "straggler_timeout_ms": (last.get("redundancy") or {}).get("straggler_timeout_ms"),
         "member_slots_from_collage": int(delta("answers_from_backup")),
         "device_ms_per_prediction_billed": round(billed * 1000.0 / images, 4) if images
         else None,

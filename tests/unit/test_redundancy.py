@@ -304,3 +304,20 @@ def test_config_errors_name_the_field():
         config(faults={"fraction": 0.1, "factor": 2, "tiers": ["nope"]})
     with pytest.raises(ValidationError, match="unknown GPU class"):
         config({"kind": "collage", "gpu_class": "V100"})
+
+
+def test_stats_show_each_members_current_timeout():
+    runner, ledger = runner_with([FakeMember(0), FakeMember(1)], COLLAGE,
+                                 collage=FakeCollage(column=2))
+    assert ledger.snapshot()["straggler_timeout_ms"] == {}  # no member answered yet
+    asyncio.run(runner.run([paint(1, 1, 1)]))
+    assert ledger.snapshot()["straggler_timeout_ms"] == {"m0": 50.0, "m1": 50.0}
+    _, none_ledger = runner_with([FakeMember(0), FakeMember(1)])
+    assert none_ledger.snapshot()["straggler_timeout_ms"] is None  # no collage, no timeout
+
+
+def test_the_adaptive_timeout_reports_margin_times_p95():
+    policy = StragglerTimeout(margin=2.0, min_samples=3)
+    for ms in (10.0, 10.0, 10.0, 10.0):
+        policy.observe("m", ms)
+    assert policy.current_ms() == {"m": 20.0}
