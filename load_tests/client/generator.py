@@ -100,6 +100,7 @@ async def _exchange(session: aiohttp.ClientSession, url: str, body: bytes,
             return status, payload
         attempt = record.get("retries_after_503", 0)
         record["retries_after_503"] = attempt + 1
+        record["shed_reason"] = _error_text(payload)
         await asyncio.sleep(retry_wait_s(wait_s, attempt, rng))
 
 

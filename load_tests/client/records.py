@@ -47,6 +47,9 @@ class RequestRecord(BaseModel):
     retries_after_503: int = Field(
         default=0, description="503s answered with Retry-After that the client waited out "
         "and re-sent (only with retry_503); latency_s includes the waits")
+    shed_reason: str | None = Field(
+        default=None, description="what the last 503 the client waited out said (only with "
+        "retry_503): tells the proxy's backpressure from the cascade's own door")
 
 
 class LatencyStats(BaseModel):

@@ -129,6 +129,8 @@ def test_retry_503_waits_out_retry_after_and_counts_the_retries(stub_url, images
     assert s.retries_after_503 >= 4  # 13+ posts for 9 answers: every third one shed
     slow = [r for r in retried.records if r.retries_after_503]
     assert slow and all(r.latency_s >= 0.05 * r.retries_after_503 for r in slow)
+    assert {r.shed_reason for r in slow} == {"overloaded: stub is shedding load"}
+    assert all(r.shed_reason is None for r in retried.records if not r.retries_after_503)
 
 
 def test_open_loop_timeouts_end_the_run(stub_url, images):
