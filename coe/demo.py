@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -106,8 +105,6 @@ def run_demo(options: DemoOptions) -> dict:
                 retry_503=True,  # as a well-behaved client: a shed is waited out, and counted
             )
             results[app.name] = result.summary.model_dump(mode="json")
-            results[app.name]["waited_503_reasons"] = dict(Counter(
-                r.shed_reason for r in result.records if r.shed_reason))
     finally:
         if started_cluster and not options.keep_cluster:
             print("tearing down the cluster")

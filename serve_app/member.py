@@ -61,11 +61,20 @@ def lower_cpu_priority(idle: bool = False) -> None:
         except OSError:
             pass
     try:
-        target = min(int(os.environ.get(CPU_NICE_ENV, "19")), 19)
+        target = member_nice()
         if target > 0:
             os.setpriority(os.PRIO_PROCESS, tid, target)
-    except (OSError, ValueError, AttributeError):
+    except (OSError, AttributeError):
         pass  # a priority hint only; never fail a replica over it
+
+
+def member_nice() -> int:
+    """The forward threads' nice level: COE_MEMBER_NICE (default 19, at most 19; 0 turns
+    lowering off). A value that is not an integer counts as the default: a hint only."""
+    try:
+        return min(int(os.environ.get(CPU_NICE_ENV, "19")), 19)
+    except ValueError:
+        return 19
 
 
 _THREAD_STATE = threading.local()
@@ -79,7 +88,7 @@ def lower_process_priority() -> int:
     the members' forward passes (nice 19) exactly when both start on the same images.
     Threads started later inherit the level. Returns how many threads were lowered.
     """
-    target = min(int(os.environ.get(CPU_NICE_ENV, "19")), 19)
+    target = member_nice()
     lowered = 0
     if target <= 0:
         return lowered

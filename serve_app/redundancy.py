@@ -51,7 +51,8 @@ class RedundancyLedger:
     faults: str | None = None
     delayed_calls: int = 0
     by_member: dict[str, int] = field(default_factory=dict)
-    timeout: StragglerTimeout | None = None  # the collage shield's, for its current values
+    # the collage shield's timeout policy, read for its current values (not a counter)
+    timeout: StragglerTimeout | None = field(default=None, repr=False, compare=False)
 
     def bill(self, device_seconds: float, emulated: bool) -> None:
         self.device_seconds += float(device_seconds)

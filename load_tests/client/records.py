@@ -82,6 +82,9 @@ class LoadSummary(BaseModel):
     degraded: int
     status_counts: dict[str, int]
     retries_after_503: int = Field(default=0, description="503s waited out and re-sent")
+    waited_503_reasons: dict[str, int] = Field(
+        default_factory=dict, description="requests whose client waited out a 503, by what "
+        "the last such 503 said (Serve's backpressure or the cascade's door)")
     accuracy: float | None = Field(description="correct / ok (over 2xx predictions)")
     latency: LatencyStats = Field(description="over ok responses")
     duration_s: float = Field(description="start to the last response or timeout")
@@ -146,6 +149,7 @@ def summarise(
         degraded=sum(1 for r in ok_records if r.degraded),
         status_counts=dict(sorted(statuses.items())),
         retries_after_503=sum(r.retries_after_503 for r in records),
+        waited_503_reasons=dict(Counter(r.shed_reason for r in records if r.shed_reason)),
         accuracy=correct / len(ok_records) if ok_records else None,
         latency=_latency_stats([r.latency_s for r in ok_records]),
         duration_s=duration,

@@ -131,6 +131,7 @@ def test_retry_503_waits_out_retry_after_and_counts_the_retries(stub_url, images
     assert slow and all(r.latency_s >= 0.05 * r.retries_after_503 for r in slow)
     assert {r.shed_reason for r in slow} == {"overloaded: stub is shedding load"}
     assert all(r.shed_reason is None for r in retried.records if not r.retries_after_503)
+    assert s.waited_503_reasons == {"overloaded: stub is shedding load": len(slow)}
 
 
 def test_open_loop_timeouts_end_the_run(stub_url, images):

@@ -62,3 +62,11 @@ def test_the_backup_replica_lowers_every_thread_of_its_process():
     assert lowered >= 2  # the main thread and the one already running
     assert levels == [19]  # every thread now at the forward threads' level
     assert late == 19  # a thread started afterwards inherits it
+
+
+def test_the_nice_level_is_a_hint_that_never_fails(monkeypatch):
+    from serve_app.member import CPU_NICE_ENV, member_nice
+
+    for raw, level in (("0", 0), ("12", 12), ("25", 19), ("high", 19)):
+        monkeypatch.setenv(CPU_NICE_ENV, raw)
+        assert member_nice() == level
