@@ -59,6 +59,12 @@ def register_bench(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--cold-start-s", type=float, default=d["cold_start_s"].default)
     p.add_argument("--target-ongoing-requests", type=float,
                    default=d["target_ongoing_requests"].default)
+    p.add_argument("--gear-budget-fraction", type=float,
+                   default=d["gear_budget_fraction"].default,
+                   help="gears: the replica budget is what the configured thresholds need at "
+                   "this fraction of the peak (default: %(default)s)")
+    p.add_argument("--top-gear", default=d["top_gear"].default,
+                   choices=["plan", "most_accurate"], help=d["top_gear"].description)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="reports/autoscale", help="report directory")
     p.add_argument("--json", action="store_true", help="print {policies: {...}} as JSON")
@@ -95,6 +101,7 @@ def run_bench(args: argparse.Namespace) -> int:
         cascade=args.cascade, trace=args.trace, peak_rate=args.peak_rate, tick_s=args.tick_s,
         slo_ms=args.slo_ms, headroom=args.headroom, host_ms_per_request=args.host_ms,
         cold_start_s=args.cold_start_s, target_ongoing_requests=args.target_ongoing_requests,
+        gear_budget_fraction=args.gear_budget_fraction, top_gear=args.top_gear,
         seed=args.seed,
     )
     report = run_autoscale_sim(options, Path(args.out), progress=not args.no_progress)
@@ -102,7 +109,9 @@ def run_bench(args: argparse.Namespace) -> int:
             "lost_requests")
     policies = {name: {k: p[k] for k in keys} for name, p in report["policies"].items()}
     if args.json:
-        print(json.dumps({"policies": policies, "ratios": report["ratios"],
+        bounds = {name: {k: b[k] for k in (*keys, "vs_static_peak")}
+                  for name, b in report["bounds"].items()}
+        print(json.dumps({"policies": policies, "ratios": report["ratios"], "bounds": bounds,
                           "kind": report["kind"], "wall_s": report["wall_s"],
                           "report": str(Path(args.out) / f"autoscale_sim_{args.trace}.json")}))
         return 0
@@ -113,6 +122,9 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"{name:24s} {p['provisioned_usd_per_1k']:18.3e} {p['p50_ms']:8.1f} "
               f"{p['p99_ms']:8.1f} {p['slo_violation_rate']:9.4f} "
               f"{report['ratios'][name]['vs_static_peak']:9.2f}")
+    for name, b in report["bounds"].items():
+        print(f"{name + ' (bound)':24s} {b['provisioned_usd_per_1k']:18.3e} {b['p50_ms']:8.1f} "
+              f"{b['p99_ms']:8.1f} {b['slo_violation_rate']:9.4f} {b['vs_static_peak']:9.2f}")
     print(f"report: {Path(args.out)}; PNG: {report['png']}; wall {report['wall_s']:.0f} s")
     return 0
 
@@ -127,6 +139,10 @@ def add_gears_flag(parser: argparse.ArgumentParser) -> None:
                         help="--gears: per-request host work in a replica (an assumption)")
     parser.add_argument("--headroom", type=float, default=1.4,
                         help="--gears: replicas sized to be at most 1/headroom busy")
+    parser.add_argument("--top-gear", default="plan", choices=["plan", "most_accurate"],
+                        help="--gears: 'plan' (default) keeps only gears that escalate no "
+                        "more than the cascade's own thresholds, so gears trade accuracy "
+                        "only under load; 'most_accurate' keeps every Pareto gear")
     parser.add_argument("--serve-config", default=None,
                         help="--gears: also write a Serve config YAML deploying the cascade "
                         "with the escalation-aware application-level autoscaling policy")
@@ -135,7 +151,7 @@ def add_gears_flag(parser: argparse.ArgumentParser) -> None:
 def cmd_gears(args: argparse.Namespace) -> int:
     from cascade.autoscaling import AutoscalingConfig, effective_autoscaling
     from cascade.config import load_cascade
-    from planner.gears import plan_gears
+    from planner.gears import escalation_ceiling, plan_gears
     from planner.sim_setup import gear_weights, load_models
 
     config = load_cascade(args.gears)
@@ -149,8 +165,9 @@ def cmd_gears(args: argparse.Namespace) -> int:
                 min_replicas=member.replicas, max_replicas=member.replicas)
             budget += scaling.max_replicas * weights[config.deployment_name(tier, member)]
     probs, labels = models.calibration
+    ceiling = escalation_ceiling(args.top_gear, models.tiers, probs, labels, models.costs)
     gear_set = plan_gears(models.tiers, probs, labels, models.costs, models.load_models,
-                          weights, budget, args.headroom)
+                          weights, budget, args.headroom, max_escalation=ceiling)
     low = 0.0
     gears = []
     for gear in gear_set.gears:

@@ -7,11 +7,16 @@
 - escalation_aware: every tier sized from ingress rate x live reach (exit counters), the
   function the live application-level policy calls, with the same delays.
 - escalation_aware_gears: the same, and the exit thresholds follow the load (gears).
+- oracle_follower (a bound, not a policy): knows the trace ahead, sizes every tier for the
+  coming rate x reach with the same function and headroom, scales up a cold start early and
+  down at once. What any causal follower at that headroom pays at least (no gears).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import numpy as np
 
 from cascade.autoscale_policy import (
     DelayState,
@@ -20,9 +25,11 @@ from cascade.autoscale_policy import (
     desired_replicas,
     queue_driven_replicas,
     reach_from_exits,
+    replicas_for_rate,
 )
 from cascade.gears import Gear, select_gear
-from planner.cluster_sim import Observation
+from planner.cluster_sim import GearBehaviour, Observation
+from planner.sim_traces import Trace
 
 
 class StaticController:
@@ -91,3 +98,26 @@ class EscalationAwareController:
                 reach = tuple(max(r, p) for r, p in zip(reach, ahead, strict=False))
         desired = desired_replicas(obs.arrival_rate, reach, self.members, self.headroom)
         return apply_delays(desired, obs.replicas, obs.now_s, self.state, *self.delays), gear
+
+
+class OracleFollower:
+    """Sizes every tier for the largest rate x reach of the next `lead_s` of the trace,
+    with no delays: a bound on what following the load can save, not a deployable policy."""
+
+    def __init__(self, members: Sequence[MemberLoadModel], headroom: float, trace: Trace,
+                 behaviour: GearBehaviour, lead_s: float):
+        self.members = list(members)
+        self.headroom = headroom
+        reach = np.stack([behaviour.reach(float(m)) for m in trace.hard_mix])
+        self.tier_rate = trace.rate_per_s[:, None] * reach  # (ticks, tiers) req/s per tier
+        self.tick_s = trace.tick_s
+        self.lead = max(1, int(np.ceil(lead_s / trace.tick_s)))
+
+    def replicas_at(self, now_s: float) -> dict[str, int]:
+        i = int(round(now_s / self.tick_s))
+        ahead = self.tier_rate[max(i, 0):i + self.lead + 1].max(axis=0)
+        return {m.deployment: replicas_for_rate(m, float(ahead[m.tier]), self.headroom)
+                for m in self.members}
+
+    def __call__(self, obs: Observation) -> tuple[dict[str, int], int]:
+        return self.replicas_at(obs.now_s), obs.gear

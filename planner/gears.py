@@ -54,6 +54,22 @@ def max_rate_within(members: Sequence[MemberLoadModel], reach: Sequence[float],
     return lo
 
 
+TOP_GEARS = ("plan", "most_accurate")
+
+
+def escalation_ceiling(top_gear: str, tiers: Sequence[TierSpec],
+                       probs: Mapping[str, np.ndarray], labels: np.ndarray,
+                       costs: CostTable) -> float | None:
+    """`plan_gears`' max_escalation for a top-gear choice: 'plan' caps the gears at the
+    configured thresholds' escalation (sum of the upper tiers' reach on this split);
+    'most_accurate' keeps every Pareto gear."""
+    if top_gear not in TOP_GEARS:
+        raise ValueError(f"top gear {top_gear!r}: expected one of {', '.join(TOP_GEARS)}")
+    if top_gear == "most_accurate":
+        return None
+    return float(sum(simulate(list(tiers), probs, labels, costs).tier_reach[1:]))
+
+
 def plan_gears(
     tiers: Sequence[TierSpec],
     probs: Mapping[str, np.ndarray],
@@ -64,9 +80,15 @@ def plan_gears(
     budget: float,
     headroom: float = 1.4,
     hysteresis: float = 0.15,
+    max_escalation: float | None = None,
 ) -> GearSet:
     """Ordered Pareto gears (most accurate first) and the load each serves within the
-    budget: sum over members of replicas x weight (GPU share x $/s) <= budget."""
+    budget: sum over members of replicas x weight (GPU share x $/s) <= budget.
+
+    `max_escalation` (sum of the upper tiers' reach) drops the candidates that escalate
+    more: with the deployed plan's escalation, the top gear is the plan (or one at least as
+    accurate on this split that escalates no more), so gears only ever trade accuracy for
+    capacity under load, never spend more than the plan at low load."""
     options = [threshold_levels(t) for t in tiers[:-1]]
     rows = []
     for combo in itertools.product(*options):
@@ -76,7 +98,8 @@ def plan_gears(
         rows.append((combo, result.accuracy, result.tier_reach, result.expected_device_ms))
     escalation = np.array([sum(r[2][1:]) for r in rows])
     accuracy = np.array([r[1] for r in rows])
-    keep = [i for i in np.flatnonzero(pareto_mask(escalation, accuracy))]
+    keep = [i for i in np.flatnonzero(pareto_mask(escalation, accuracy))
+            if max_escalation is None or escalation[i] <= max_escalation + 1e-9]
     keep.sort(key=lambda i: (-accuracy[i], escalation[i]))
     gears, last_rate = [], 0.0
     for i in keep:

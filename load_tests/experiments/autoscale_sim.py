@@ -41,10 +41,15 @@ class AutoscaleSimOptions(BaseModel):
     gear_budget_fraction: float = Field(
         default=0.6, gt=0, le=1, description="gears: each member's replica budget is what "
         "the most accurate gear needs at this fraction of the peak")
+    top_gear: str = Field(
+        default="plan", pattern="^(plan|most_accurate)$",
+        description="gears: 'plan' drops the gears that escalate more than the configured "
+        "thresholds (gears only trade accuracy under load); 'most_accurate' keeps every "
+        "Pareto gear")
     seed: int = 0
 
 
-def _controllers(options, models, trace, gear_set, behaviours):
+def _controllers(options, models, trace, gear_set, behaviours, gear_behaviours):
     from cascade.autoscale_policy import desired_replicas
     from planner.autoscale_controllers import (
         EscalationAwareController,
@@ -60,6 +65,10 @@ def _controllers(options, models, trace, gear_set, behaviours):
     peak = desired_replicas(trace.peak_rate, worst_reach, loads, options.headroom)
     start_reach = behaviours[0].reach(float(trace.hard_mix[0]))
     start = desired_replicas(float(trace.rate_per_s[0]), start_reach, loads, options.headroom)
+    # the gears start in gear 0, so their replicas are sized for gear 0's reach
+    start_gears = desired_replicas(float(trace.rate_per_s[0]),
+                                   gear_behaviours[0].reach(float(trace.hard_mix[0])), loads,
+                                   options.headroom)
     return {
         "static_peak": (StaticController(peak), peak),
         "serve_default": (ServeDefaultController(
@@ -69,7 +78,7 @@ def _controllers(options, models, trace, gear_set, behaviours):
         "escalation_aware_gears": (EscalationAwareController(
             loads, options.headroom, *delays, gears=gear_set.gears,
             hysteresis=gear_set.hysteresis,
-            warmup_s=options.cold_start_s + options.upscale_delay_s + 10.0), start),
+            warmup_s=options.cold_start_s + options.upscale_delay_s + 10.0), start_gears),
     }
 
 
@@ -77,7 +86,7 @@ def plan_bench_gears(options, models, trace):
     """Gears over the cascade's models; the capacity budget is what the configured
     thresholds need at `gear_budget_fraction` x the peak (with the trace's hardest mix)."""
     from cascade.autoscale_policy import desired_replicas
-    from planner.gears import plan_gears
+    from planner.gears import escalation_ceiling, plan_gears
     from planner.sim_setup import gear_behaviour, gear_weights, hard_classes
 
     hard = hard_classes(models)
@@ -89,10 +98,23 @@ def plan_bench_gears(options, models, trace):
     weights = gear_weights(models)
     budget = sum(n * weights[k] for k, n in need.items())
     probs, labels = models.calibration
+    ceiling = escalation_ceiling(options.top_gear, models.tiers, probs, labels, models.costs)
     gear_set = plan_gears(models.tiers, probs, labels, models.costs, models.load_models,
-                          weights, budget, options.headroom)
+                          weights, budget, options.headroom, max_escalation=ceiling)
     behaviours = [gear_behaviour(models, g.thresholds, hard) for g in gear_set.gears]
     return gear_set, behaviours, hard, base
+
+
+def oracle_bound(options, models, trace, base, settings, price_s, progress):
+    """The oracle follower on the same trace (planner.autoscale_controllers.OracleFollower):
+    what no causal policy without gears can undercut at this headroom."""
+    from planner.autoscale_controllers import OracleFollower
+    from planner.cluster_sim import simulate_cluster
+
+    lead = options.cold_start_s + settings.autoscale_period_s
+    oracle = OracleFollower(models.load_models, options.headroom, trace, base, lead)
+    return simulate_cluster(trace, models.by_tier(), [base], oracle, settings,
+                            oracle.replicas_at(0.0), price_s, progress=progress)
 
 
 def plot_timelines(results: dict, path: Path, title: str) -> None:
@@ -140,13 +162,14 @@ def run_autoscale_sim(options: AutoscaleSimOptions, out: Path, progress: bool = 
                            sample_every_s=max(tick, trace.duration_s / 1440))
     results, timings = {}, {}
     for name, (controller, initial) in _controllers(
-            options, models, trace, gear_set, [base]).items():
+            options, models, trace, gear_set, [base], behaviours).items():
         t0 = time.monotonic()
         gears = behaviours if name == "escalation_aware_gears" else [base]
         results[name] = simulate_cluster(
             trace, models.by_tier(), gears, controller, settings, initial, price_s,
             progress=progress)
         timings[name] = time.monotonic() - t0
+    oracle = oracle_bound(options, models, trace, base, settings, price_s, progress)
     out.mkdir(parents=True, exist_ok=True)
     png = out / f"autoscale_sim_{options.trace}.png"
     plot_timelines(results, png, f"SIMULATED {options.trace}, peak {options.peak_rate:g} req/s "
@@ -166,6 +189,11 @@ def run_autoscale_sim(options: AutoscaleSimOptions, out: Path, progress: bool = 
         "ratios": {name: {"vs_static_peak": r.usd_per_1k / static,
                           "vs_serve_default": r.usd_per_1k / serve}
                    for name, r in results.items()},
+        "bounds": {"oracle_follower": {
+            **oracle.summary(), "vs_static_peak": oracle.usd_per_1k / static,
+            "note": "knows the trace ahead: sizes every tier for the coming rate x reach "
+                    "(same function, same headroom, no gears), up a cold start early, down "
+                    "at once; a bound, not a policy"}},
         "sim_seconds": timings,
         "wall_s": time.monotonic() - started,
         "png": str(png),

@@ -6,6 +6,7 @@ import pytest
 from cascade.autoscale_policy import MemberLoadModel
 from planner.autoscale_controllers import (
     EscalationAwareController,
+    OracleFollower,
     ServeDefaultController,
     StaticController,
 )
@@ -129,3 +130,24 @@ def test_a_shared_host_slows_the_simulated_requests_and_a_gpu_cluster_does_not()
     # 20 req/s x 50 ms of CPU on 2 cores: rho 0.5 on average, every tier's time x
     # 1 / (1 - rho^2) = 1.33 then; the Poisson count of each tick moves rho around it
     assert 1.2 * free.p50_ms < shared.p50_ms < 1.6 * free.p50_ms
+
+
+def test_oracle_follower_is_ready_before_the_step_and_undercuts_every_policy_that_serves_all():
+    tiers, loads = cascade()
+    trace = make_trace("step", 3_000.0, seconds_each=200.0, tick_s=1.0)
+    settings = SimSettings(cold_start_s=20, sample_every_s=1)
+    oracle = OracleFollower(loads, 1.4, trace, BEHAVIOUR, lead_s=30.0)
+    bound = simulate_cluster(trace, tiers, [BEHAVIOUR], oracle, settings,
+                             oracle.replicas_at(0.0), PRICES)
+    tier0 = bound.timeline["replicas:t0-a"]
+    assert tier0[185] > tier0[100]  # ordered a cold start ahead of the step at 200 s
+    assert tier0[-1] < max(tier0)  # and down after it
+    assert bound.lost == 0 and bound.slo_violation_rate == 0.0
+    peak = oracle.replicas_at(200.0)
+    static = simulate_cluster(trace, tiers, [BEHAVIOUR], StaticController(peak), settings,
+                              peak, PRICES)
+    assert bound.usd < static.usd
+    live = EscalationAwareController(loads, 1.4, 0.0, 30.0)
+    follower = simulate_cluster(trace, tiers, [BEHAVIOUR], live, settings,
+                                oracle.replicas_at(0.0), PRICES)
+    assert follower.lost > 0 or follower.usd >= bound.usd  # cheaper only by losing requests

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from cascade.autoscale_policy import MemberLoadModel
 from cascade.gears import Gear, GearSet, select_gear
 from planner.costs import CostTable
-from planner.gears import plan_gears
+from planner.gears import escalation_ceiling, plan_gears
 from planner.simulate import TierSpec
 
 GEARS = [Gear(name="g0", thresholds=[1.0], max_rate_per_s=100.0),
@@ -27,7 +27,7 @@ def test_gear_set_must_be_ordered():
         GearSet(gears=list(reversed(GEARS)))
 
 
-def test_plan_gears_orders_by_accuracy_and_gives_increasing_load_ranges():
+def synthetic_cascade():
     rng = np.random.default_rng(0)
     n, c = 400, 10
     labels = rng.integers(0, c, n)
@@ -46,12 +46,30 @@ def test_plan_gears_orders_by_accuracy_and_gives_increasing_load_ranges():
     members = [MemberLoadModel("t0-a", 0, calls), MemberLoadModel("t0-b", 0, calls),
                MemberLoadModel("t1-big", 1, calls)]
     weights = {m.deployment: 1.0 for m in members}
+    return tiers, pred, labels, costs, members, weights
+
+
+def test_plan_gears_orders_by_accuracy_and_gives_increasing_load_ranges():
+    tiers, pred, labels, costs, members, weights = synthetic_cascade()
     gears = plan_gears(tiers, pred, labels, costs, members, weights, budget=7.0).gears
     assert len(gears) == 2
     assert gears[0].thresholds == [1.0] and gears[1].thresholds == [0.5]
     assert gears[0].accuracy > gears[1].accuracy
     assert gears[0].max_rate_per_s < gears[1].max_rate_per_s
     assert gears[1].expected_reach[1] == 0.0
+
+
+def test_top_gear_plan_keeps_no_gear_that_escalates_more_than_the_plan():
+    tiers, pred, labels, costs, members, weights = synthetic_cascade()
+    cheap_plan = [tiers[0].__class__(**{**tiers[0].__dict__, "threshold": 0.5}), tiers[1]]
+    assert escalation_ceiling("most_accurate", cheap_plan, pred, labels, costs) is None
+    ceiling = escalation_ceiling("plan", cheap_plan, pred, labels, costs)
+    assert ceiling == 0.0  # agreement at 0.5 of two members: every image exits at tier 0
+    gears = plan_gears(tiers, pred, labels, costs, members, weights, budget=7.0,
+                       max_escalation=ceiling).gears
+    assert [g.thresholds for g in gears] == [[0.5]]  # the accurate, escalating gear is gone
+    with pytest.raises(ValueError, match="top gear"):
+        escalation_ceiling("cheapest", tiers, pred, labels, costs)
 
 
 def test_shift_back_to_an_escalating_gear_waits_for_the_upper_tier():
