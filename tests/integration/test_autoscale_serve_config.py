@@ -38,4 +38,4 @@ def test_autoscale_serve_config_builds_and_resolves_the_app_policy():
     assert sorted(handles) == sorted(m.deployment for m in policy.members)
     for handle in handles.values():
         scaling = handle._bound_deployment._deployment_config.autoscaling_config
-        assert scaling is not None and scaling.max_replicas == 4
+        assert scaling is not None and scaling.max_replicas == 2
