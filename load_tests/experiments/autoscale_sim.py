@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,10 +40,10 @@ class AutoscaleSimOptions(BaseModel):
     downscale_delay_s: float = Field(default=600.0, ge=0)
     max_replicas: int = Field(default=4096, ge=1)
     gear_budget_fraction: float = Field(
-        default=0.6, gt=0, le=1, description="gears: each member's replica budget is what "
-        "the most accurate gear needs at this fraction of the peak")
-    top_gear: str = Field(
-        default="plan", pattern="^(plan|most_accurate)$",
+        default=0.6, gt=0, le=1, description="gears: the replica budget is what the "
+        "configured thresholds need at this fraction of the peak")
+    top_gear: Literal["plan", "most_accurate"] = Field(
+        default="plan",
         description="gears: 'plan' drops the gears that escalate more than the configured "
         "thresholds (gears only trade accuracy under load); 'most_accurate' keeps every "
         "Pareto gear")
