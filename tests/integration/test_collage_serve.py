@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import io
+import re
 import time
 
 import httpx
@@ -66,7 +67,10 @@ def test_late_member_answers_come_from_the_collage(collage_url):
         (trace,) = prediction["tiers"]
         assert trace["collage"] == ["slow"] and trace["votes"]["fast"] == label
         assert trace["votes"]["slow"] is not None  # the collage cell's vote
-        assert "slow later than 250 ms: collage cell used" in prediction["reason"]
+        # 250 ms after the request; or, when the fast member itself took longer (a busy
+        # host: the tier is slow, not the member), 250 ms after the fast member's answer
+        assert re.search(r"slow (later than 250 ms|250 ms behind the tier's first answer): "
+                         r"collage cell used", prediction["reason"]), prediction["reason"]
         assert "tier0/collage" in prediction["cost"]["device_seconds_by_member"]
         assert "tier0/slow" not in prediction["cost"]["device_seconds_by_member"]
         assert elapsed < SLOW_SECONDS, f"waited {elapsed:.2f} s for the slow member"
