@@ -55,6 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="soak instead of the phases: e.g. 20m at 0.7x capacity, a member "
                         "replica killed every 2 min, bad inputs + pixel bombs every minute, "
                         "RSS sampled every 10 s (load_tests/chaos/soak.py)")
+    parser.add_argument("--soak-kill-every", type=float, default=120.0, metavar="SECONDS",
+                        help="--soak: seconds between replica kills; 0 = none (a baseline "
+                        "soak: how much the p99 moves on this host without faults)")
+    parser.add_argument("--soak-burst-every", type=float, default=60.0, metavar="SECONDS",
+                        help="--soak: seconds between bad-input + pixel-bomb bursts; 0 = none")
     parser.add_argument("--json", action="store_true", help="print the report on stdout")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run_chaos_command)
@@ -107,6 +112,8 @@ def run_chaos_command(args: argparse.Namespace) -> int:
 
     if args.kills < 0 or args.overload_seconds <= 0 or args.chaos_seconds <= 0:
         raise ValueError("--kills must be >= 0 and durations > 0")
+    if args.soak_kill_every < 0 or args.soak_burst_every < 0:
+        raise ValueError("--soak-kill-every and --soak-burst-every must be >= 0 (0 = off)")
     options = ChaosOptions(
         config=args.config or DEFAULT_CONFIG, port=args.port,
         capacity_seconds=args.capacity_seconds, overload_seconds=args.overload_seconds,
@@ -115,6 +122,7 @@ def run_chaos_command(args: argparse.Namespace) -> int:
         bomb_seconds=args.bomb_seconds, quorum_images=args.quorum_images,
         attacks=not args.no_attacks,
         soak_seconds=parse_duration(args.soak) if args.soak else None,
+        soak_kill_every_s=args.soak_kill_every, soak_burst_every_s=args.soak_burst_every,
     )
     report = run_chaos(options)
     out = args.out or Path("reports") / f"chaos-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"

@@ -40,6 +40,8 @@ class ChaosOptions:
     bomb_seconds: float = 10.0
     quorum_images: int = 1000  # test-half images answered without and with the fault
     soak_seconds: float | None = None  # set: run the soak (load_tests/chaos/soak.py) instead
+    soak_kill_every_s: float = 120.0  # 0: no replica kills (a baseline soak)
+    soak_burst_every_s: float = 60.0  # 0: no bad-input / pixel-bomb bursts
     attacks: bool = True  # phases 6-7 (pixel bomb, quorum)
 
 
@@ -178,7 +180,8 @@ def run_chaos(options: ChaosOptions) -> dict[str, Any]:
     os.environ.pop("RAY_ADDRESS", None)
     config = load_config(BuildArgs(config=str(options.config)))
     targets = _multi_replica_members(config)
-    if not targets and (options.kills > 0 or options.soak_seconds):
+    if not targets and (options.kills > 0 or (options.soak_seconds
+                                              and options.soak_kill_every_s > 0)):
         raise ValueError(f"{options.config}: replica kills need a member with replicas >= 2 "
                          "(or run with --kills 0)")
     _say(options, f"starting a private Ray + Serve on 127.0.0.1:{options.port}")
@@ -362,7 +365,8 @@ def _soak(options, config, base, targets, deploy_s) -> dict[str, Any]:
         APP, base, config, images, targets, options.soak_seconds,
         capacity.summary.throughput_rps or 1.0,
         lambda u, imgs, spec, secs: _load(u, imgs, spec, secs, 30, options.progress),
-        lambda text: _say(options, text))
+        lambda text: _say(options, text), kill_every_s=options.soak_kill_every_s,
+        burst_every_s=options.soak_burst_every_s)
     return {"config": str(options.config), "deploy_s": round(deploy_s, 1),
             "mode": "soak", **report}
 

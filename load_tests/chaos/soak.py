@@ -200,12 +200,16 @@ def run_soak_phases(app: str, base: str, config, images, targets, duration_s: fl
             bursts.append({"at_s": round(time.monotonic() - t0, 1), "statuses": statuses,
                            "shed_503_then_retried": shed["503"]})
 
-    threads = [threading.Thread(target=f, daemon=True) for f in (sampler, killer, burster)]
+    jobs = [sampler] + [job for job, every in ((killer, kill_every_s), (burster, burst_every_s))
+                        if every > 0]  # 0: that fault is off (a baseline soak)
+    threads = [threading.Thread(target=f, daemon=True) for f in jobs]
     for thread in threads:
         thread.start()
     rate = load_factor * capacity_rps
-    say(f"soak: {rate:.1f} req/s for {duration_s:.0f} s, a replica kill every "
-        f"{kill_every_s:.0f} s, bad inputs + pixel bombs every {burst_every_s:.0f} s")
+    say(f"soak: {rate:.1f} req/s for {duration_s:.0f} s, "
+        + (f"a replica kill every {kill_every_s:.0f} s, " if kill_every_s > 0 else "no kills, ")
+        + (f"bad inputs + pixel bombs every {burst_every_s:.0f} s" if burst_every_s > 0
+           else "no bursts"))
     result = load(url, images, f"poisson:{rate:.3f}", duration_s)
     stop.set()
     for thread in threads:
@@ -220,6 +224,7 @@ def run_soak_phases(app: str, base: str, config, images, targets, duration_s: fl
     return {
         "note": "CPU-only machine: GPU classes are EMULATED; all figures measured in this run",
         "duration_s": round(duration_s, 1), "offered_rps": result.summary.offered_rps,
+        "kill_every_s": kill_every_s, "burst_every_s": burst_every_s,
         "capacity_rps": round(capacity_rps, 2), "load_factor": load_factor,
         "status_counts": result.summary.status_counts, "client_accounting": books,
         "replica_kills": kills, "bad_input_bursts": bursts,

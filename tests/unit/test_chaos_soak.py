@@ -1,4 +1,6 @@
-"""The soak's pure parts: durations, RSS growth, per-minute p99 and the verdict."""
+"""The soak's pure parts (durations, RSS growth, per-minute p99, the verdict) and a baseline run."""
+
+import time
 
 import pytest
 
@@ -96,3 +98,35 @@ def test_tail_anatomy_splits_the_wait_in_front_from_the_time_inside():
     (window,) = tail_anatomy(records, send_window_s=10.0, window_s=10.0)
     assert window["p99_ms"] == 300.0 and window["server_p99_ms"] == 50.0
     assert window["escalated"] == 0.25
+
+
+def test_a_baseline_soak_kills_nothing_and_sends_no_bursts(monkeypatch):
+    """--soak-kill-every 0 --soak-burst-every 0: only the load and the RSS sampler run."""
+    from types import SimpleNamespace
+
+    from cascade.config import IngressConfig
+    from load_tests.chaos import faults, soak
+
+    calls = []
+
+    def forbidden(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("a baseline soak must not kill or probe")
+
+    monkeypatch.setattr(faults, "kill_replica", forbidden)
+    monkeypatch.setattr(faults, "run_probes", forbidden)
+    monkeypatch.setattr(soak, "replica_pids", lambda app: {})
+    records = [record(i, i * 0.5, 100.0) for i in range(240)]
+
+    def load(url, images, spec, seconds):
+        time.sleep(0.3)  # long enough for a kill or a burst thread to fire, were they on
+        return SimpleNamespace(records=records,
+                               summary=SimpleNamespace(offered_rps=2.0, status_counts={"200": 240}))
+
+    report = soak.run_soak_phases(
+        "app", "http://127.0.0.1:1", SimpleNamespace(ingress=IngressConfig()), [], [], 120.0,
+        capacity_rps=3.0, load=load, say=lambda text: None, kill_every_s=0, burst_every_s=0,
+        rss_every_s=0.05)
+    assert calls == [] and report["replica_kills"] == [] and report["bad_input_bursts"] == []
+    assert report["kill_every_s"] == 0 and report["burst_every_s"] == 0
+    assert report["verdict"]["minute_p99_ok"]
