@@ -251,6 +251,11 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
     live_replicas = replicas_by_phase(result.replica_timeline, t0, options.seconds_each)
     live_p50 = p50_by_phase([(r.t_send, r.latency_s * 1000.0) for r in result.records if r.ok],
                             options.seconds_each)
+    # the same requests' time inside the cascade (the answer's own latency_ms): where a gap
+    # to the simulation sits, in the cascade or in front of it (proxy, client)
+    inside_p50 = p50_by_phase([(r.t_send, r.server_latency_ms) for r in result.records
+                               if r.ok and r.server_latency_ms is not None],
+                              options.seconds_each)
     fixed_peak = {d: max(s.replicas for s in result.replica_timeline if s.deployment == d)
                   for d in {s.deployment for s in result.replica_timeline}}
     prices = PriceTable()
@@ -299,6 +304,7 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
                      1 for r in result.records if r.retries_after_503),
                  "p50_ms": summary.latency.p50_ms,
                  "p99_ms": summary.latency.p99_ms, "p50_ms_by_phase": live_p50,
+                 "inside_cascade_p50_ms_by_phase": inside_p50,
                  "replicas_by_phase": live_replicas,
                  "provisioned_usd_per_1k_whole_gpu": live_cost.whole_gpu_usd / max(
                      summary.ok, 1) * 1000,
