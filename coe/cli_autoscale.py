@@ -15,6 +15,7 @@ DEFAULT_CASCADE = REPO_ROOT / "configs" / "cifar10-coe.yaml"
 
 
 def register_bench(commands: argparse._SubParsersAction) -> None:
+    from load_tests.experiments.autoscale_live import AutoscaleLiveOptions
     from load_tests.experiments.autoscale_sim import AutoscaleSimOptions
 
     d = AutoscaleSimOptions.model_fields
@@ -42,6 +43,13 @@ def register_bench(commands: argparse._SubParsersAction) -> None:
                    help="--live: high step, req/s (default: derived from the calibration)")
     p.add_argument("--calibration-s", type=float, default=15.0,
                    help="--live: closed-loop (1 client) calibration length before the step")
+    live_fields = AutoscaleLiveOptions.model_fields
+    p.add_argument("--max-host-load", type=float,
+                   default=live_fields["max_host_load"].default,
+                   help="--live: " + live_fields["max_host_load"].description)
+    p.add_argument("--calibration-open-fraction", type=float,
+                   default=live_fields["calibration_open_fraction"].default,
+                   help="--live: " + live_fields["calibration_open_fraction"].description)
     p.add_argument("--no-retry-503", action="store_true",
                    help="--live: count a 503 as the request's end (default: the client waits "
                    "out Retry-After and re-sends within the timeout, retries reported)")
@@ -81,7 +89,8 @@ def run_live(args: argparse.Namespace) -> int:
         cascade=cascade, http_port=args.http_port, seconds_each=args.seconds_each,
         host_ms_per_request=args.host_ms_per_request, low_rate=args.low_rate,
         high_rate=args.high_rate, calibration_s=args.calibration_s, headroom=args.headroom,
-        retry_503=not args.no_retry_503)
+        retry_503=not args.no_retry_503, max_host_load=args.max_host_load,
+        calibration_open_fraction=args.calibration_open_fraction)
     report = run_autoscale_live(options, Path(args.out), progress=not args.no_progress)
     live, sim = report["live"], report["sim"]
     brief = {"live": {k: v for k, v in live.items() if k != "timeline"}, "sim": sim,

@@ -71,13 +71,20 @@ class SimSettings:
     # its own device and the host's cores are not the bottleneck.
     host_cores: int | None = None
     host_cpu_seconds_per_request: float = 0.0
+    # ... and what keeps those cores busy apart from requests: the draw of the idle app (the
+    # controller running the policy, Ray, the samplers) and replicas starting (importing
+    # torch, loading weights), each start's CPU spread over its cold start
+    host_idle_cores: float = 0.0
+    host_cpu_seconds_per_start: float = 0.0
 
 
 def shared_host_stretch(rate_per_s: float, cpu_seconds_per_request: float, cores: int,
-                        max_utilisation: float = 0.95) -> float:
+                        max_utilisation: float = 0.95, other_busy_cores: float = 0.0) -> float:
     """Mean response time over service time of an M/M/c queue (Erlang C) at the host's
-    utilisation: how much a request's time on a shared CPU grows with the load on it."""
-    rho = min(max_utilisation, rate_per_s * cpu_seconds_per_request / cores)
+    utilisation (requests' CPU plus `other_busy_cores` of other work): how much a request's
+    time on a shared CPU grows with the load on it."""
+    rho = min(max_utilisation,
+              (other_busy_cores + rate_per_s * cpu_seconds_per_request) / cores)
     if rho <= 0:
         return 1.0
     a = rho * cores
@@ -302,8 +309,14 @@ def simulate_cluster(
         correct += arrivals * behaviour.accuracy(mix)
         incoming = arrivals
         latency_start = latency_end = 0.0
-        stretch = 1.0 if settings.host_cores is None else shared_host_stretch(
-            arrivals / dt, settings.host_cpu_seconds_per_request, settings.host_cores)
+        stretch = 1.0
+        if settings.host_cores is not None:
+            starting = sum(len(d.ready_at) - d.ready(now) for d in flat)
+            start_cores = (starting * settings.host_cpu_seconds_per_start
+                           / settings.cold_start_s if settings.cold_start_s > 0 else 0.0)
+            stretch = shared_host_stretch(
+                arrivals / dt, settings.host_cpu_seconds_per_request, settings.host_cores,
+                other_busy_cores=settings.host_idle_cores + start_cores)
         for k, tier in enumerate(deps):
             outs, starts, ends, lost_k = [], [], [], 0.0
             for d in tier:

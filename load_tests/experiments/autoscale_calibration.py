@@ -60,18 +60,22 @@ def tier_fixed_seconds(tiers: Sequence[Sequence[MemberLoadModel]], hop_s: float)
 
 
 def host_seconds_from_latency(samples: Sequence[tuple[float, int]],
-                              fixed_s: Sequence[float]) -> dict:
-    """Median per-tier host time from closed-loop (1 client) requests.
+                              fixed_s: Sequence[float], stretch: float = 1.0) -> dict:
+    """Median per-tier host time from requests sent at a low load.
 
     `samples`: (end-to-end latency in s, number of tiers the request ran) per answered
-    request; `fixed_s`: `tier_fixed_seconds`. A request's residual is its latency minus the
-    fixed part of the tiers it ran, divided by those tiers; the figure is the median
-    residual, floored at 0 (reported unfloored too)."""
+    request; `fixed_s`: `tier_fixed_seconds`; `stretch`: the simulator's shared-host stretch
+    at the load the samples were taken at (latency = (fixed + host) x stretch there). A
+    request's residual is its latency / stretch minus the fixed part of the tiers it ran,
+    divided by those tiers; the figure is the median residual, floored at 0 (reported
+    unfloored too)."""
+    if stretch < 1.0:
+        raise ValueError(f"a stretch below 1 ({stretch}) would make the host faster under load")
     residuals = []
     for latency_s, tiers in samples:
         if tiers < 1 or tiers > len(fixed_s):
             raise ValueError(f"a request ran {tiers} tiers; the cascade has {len(fixed_s)}")
-        residuals.append((latency_s - sum(fixed_s[:tiers])) / tiers)
+        residuals.append((latency_s / stretch - sum(fixed_s[:tiers])) / tiers)
     if not residuals:
         raise ValueError("no answered calibration requests")
     median = statistics.median(residuals)

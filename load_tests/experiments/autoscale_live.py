@@ -11,6 +11,12 @@ policy, which is therefore deployed only after the calibration. Step rates not g
 derived from the same figure and the host's measured CPU capacity. GPU classes are
 EMULATED (logical resources); provisioned dollars are what those replicas would cost on
 them.
+
+The load client runs in a spawned child process (load_tests.client.subprocess_load), so the
+driver's replica and CPU samplers do not stall it. The CPU of every process is sampled per
+step phase by role (load_tests.experiments.host_cpu) and reported next to the simulation,
+whose shared-host model takes the idle draw under the step's conditions and the CPU of a
+replica start from this run's own measurements.
 """
 
 from __future__ import annotations
@@ -42,10 +48,16 @@ class AutoscaleLiveOptions(BaseModel):
         "measured in the calibration phase")
     calibration_s: float = Field(default=15.0, gt=0, le=120,
                                  description="closed loop, 1 client, before the step")
+    calibration_open_fraction: float = Field(
+        default=0.15, ge=0, le=1.0, description="the host time is measured with Poisson "
+        "arrivals at this fraction of the closed loop's rate, like the step's load; 0: from "
+        "the closed loop")
     warmup_s: float = Field(default=3.0, ge=0, description="discarded, before calibrating")
     idle_s: float = Field(default=5.0, gt=0, description="idle CPU draw, before calibrating")
-    max_host_load: float = Field(default=0.6, gt=0, le=1.0,
-                                 description="derived high step: at most this x host capacity")
+    max_host_load: float = Field(
+        default=0.45, gt=0, le=1.0, description="derived high step: at most this x host "
+        "capacity (the calibration's CPU per request is low by about 40% under load, replica "
+        "starts included; at 0.6 the high step kept the host 80-93% busy)")
     headroom: float = Field(default=1.4, ge=1.0)
     http_port: int = 18706
     images: int = Field(default=300, ge=1)
@@ -87,53 +99,84 @@ def _deploy(raw: dict, url: str, timeout_s: float = 600.0) -> float:
 
 
 def _tree_cpu_seconds() -> float:
-    """CPU seconds (user + system) used so far by this process and all its descendants:
-    the load client, and the local Ray (GCS, raylet, Serve controller, proxy, replicas)."""
-    import psutil
+    """CPU seconds used so far by this process and all its descendants: the load client,
+    and the local Ray (GCS, raylet, Serve controller, proxy, replicas)."""
+    from load_tests.experiments.host_cpu import sample_cpu_by_role
 
-    me = psutil.Process()
-    total = 0.0
-    for proc in [me, *me.children(recursive=True)]:
-        try:
-            times = proc.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
+    return sum(sample_cpu_by_role().values())
+
+
+def _app_replicas() -> int:
+    """Replicas of the `coe` app's deployments, from `serve.status()`."""
+    from ray import serve
+
+    app = serve.status().applications.get("coe")
+    if app is None:
+        return 0
+    return sum(sum(d.replica_states.values()) for d in app.deployments.values())
 
 
 def _calibrate(url: str, images, options: AutoscaleLiveOptions, fixed_s: list[float],
                progress: bool) -> dict:
     """The calibration phase: a warm-up, the idle CPU draw, then a closed loop with one
     client; returns the measured host time and the host's capacity (autoscale_calibration)."""
-    from load_tests.client.generator import run_load
-    from load_tests.client.schedules import closed
+    from load_tests.client.schedules import closed, poisson
+    from load_tests.client.subprocess_load import run_load_in_child
     from load_tests.experiments.autoscale_calibration import (
         host_capacity,
         host_seconds_from_latency,
     )
+    from load_tests.experiments.host_cpu import HostCpuSampler, cpu_by_window
+    from planner.cluster_sim import shared_host_stretch
 
     target = f"{url}/v1/classify"
     if options.warmup_s > 0:
-        run_load(target, images, closed(1), max_requests=10**6, max_seconds=options.warmup_s,
-                 timeout_s=options.timeout_s, progress=False)
+        run_load_in_child(target, images, closed(1), max_requests=10**6,
+                          max_seconds=options.warmup_s, timeout_s=options.timeout_s,
+                          progress=False)
     cpu0 = _tree_cpu_seconds()
     time.sleep(options.idle_s)
     idle_per_s = max(0.0, (_tree_cpu_seconds() - cpu0) / options.idle_s)
-    cpu1, t1 = _tree_cpu_seconds(), time.monotonic()
-    result = run_load(target, images, closed(1), max_requests=10**6,
-                      max_seconds=options.calibration_s, timeout_s=options.timeout_s,
-                      progress=progress)
-    cpu_s, seconds = _tree_cpu_seconds() - cpu1, time.monotonic() - t1
+    # the CPU of the load's own span, from the per-process samples (the child client's
+    # start-up, importing aiohttp, falls before it)
+    sampler = HostCpuSampler(interval_s=0.5).start()
+    result = run_load_in_child(target, images, closed(1), max_requests=10**6,
+                               max_seconds=options.calibration_s, timeout_s=options.timeout_s,
+                               progress=progress)
+    span = (result.started_at_unix, result.started_at_unix + result.summary.duration_s)
+    by_role = cpu_by_window(sampler.stop(), {"calibration": span},
+                            {"calibration": result.summary.ok},
+                            float(len(os.sched_getaffinity(0))))["calibration"]
+    cpu_s, seconds = sum(by_role["cpu_seconds_by_role"].values()), by_role["seconds"]
     ok = [r for r in result.records if r.ok and r.exit_tier_index is not None]
-    host = host_seconds_from_latency([(r.latency_s, r.exit_tier_index + 1) for r in ok],
-                                     fixed_s)
     cores = float(len(os.sched_getaffinity(0)))
     capacity = host_capacity(cpu_s, seconds, idle_per_s, len(ok), cores)
-    return {"method": "closed loop, 1 client: median over requests of (end-to-end latency "
+    closed_host = host_seconds_from_latency(
+        [(r.latency_s, r.exit_tier_index + 1) for r in ok], fixed_s)
+    host, method, open_loop = closed_host, "closed loop, 1 client", None
+    if options.calibration_open_fraction > 0:
+        # the host time under the step's kind of load: Poisson arrivals, so requests meet
+        # idle processes and now and then each other; the simulator's shared-host stretch
+        # at that rate is divided out, as the simulation multiplies it back in
+        rate = options.calibration_open_fraction * len(ok) / seconds
+        stretch = shared_host_stretch(rate, capacity["cpu_seconds_per_request"], int(cores),
+                                      other_busy_cores=idle_per_s)
+        poisson_run = run_load_in_child(target, images, poisson(rate, seed=1),
+                                        max_requests=10**6, max_seconds=options.calibration_s,
+                                        timeout_s=options.timeout_s, progress=progress)
+        open_ok = [r for r in poisson_run.records if r.ok and r.exit_tier_index is not None]
+        host = host_seconds_from_latency(
+            [(r.latency_s, r.exit_tier_index + 1) for r in open_ok], fixed_s, stretch)
+        method = f"open loop, Poisson at {rate:.2f} req/s ({options.calibration_open_fraction:g} x the closed loop's rate), the shared-host stretch {stretch:.3f} divided out"  # noqa: E501
+        open_loop = {"rate_rps": rate, "ok": len(open_ok), "stretch": stretch,
+                     "p50_latency_ms": host["p50_latency_s"] * 1000.0}
+    return {"method": f"{method}: median over requests of (end-to-end latency "
             "- sum over the tiers it ran of (batch wait + slowest member's profiled CPU "
             "call at batch 1 + simulator hop)) / tiers ran; includes proxy and ingress "
             "work (an upper bound on the member replica's own overhead)",
+            "closed_loop_host_ms": closed_host["host_seconds_per_request"] * 1000.0,
+            "closed_loop_p50_latency_ms": closed_host["p50_latency_s"] * 1000.0,
+            "open_loop": open_loop,
             "seconds": seconds, "sent": result.summary.sent, "ok": len(ok),
             "host_ms_per_request": host["host_seconds_per_request"] * 1000.0,
             "median_residual_ms": host["median_residual_s"] * 1000.0,
@@ -141,7 +184,8 @@ def _calibrate(url: str, images, options: AutoscaleLiveOptions, fixed_s: list[fl
             "mean_tiers_ran": host["mean_tiers_ran"],
             "fixed_ms_per_tier": [x * 1000.0 for x in host["fixed_seconds_per_tier"]],
             "cpu": {**capacity, "measured_over": "this process and its descendants (load "
-                    "client + the private Ray), above their idle draw"}}
+                    "client + the private Ray), above their idle draw"},
+            "cpu_by_role": by_role}
 
 
 def replicas_by_phase(timeline, t0: float, seconds_each: float) -> dict:
@@ -165,17 +209,19 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
     from cascade.config import load_cascade
     from cost_model.prices import PriceTable
     from cost_model.provisioned import provisioned_cost
-    from load_tests.client.generator import run_load
     from load_tests.client.images import load_request_images
     from load_tests.client.replica_sampler import ServeReplicaSampler, placement_from_cascade
     from load_tests.client.schedules import step
+    from load_tests.client.subprocess_load import run_load_in_child
     from load_tests.experiments.autoscale_calibration import (
         PHASES,
         compare_live_sim,
         derive_step_rates,
         p50_by_phase,
+        phase_of,
         tier_fixed_seconds,
     )
+    from load_tests.experiments.host_cpu import HostCpuSampler, cpu_by_window
     from planner.autoscale_controllers import EscalationAwareController
     from planner.cluster_sim import SimSettings, simulate_cluster
     from planner.sim_setup import (
@@ -212,7 +258,10 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": options.http_port})
         # 1. without the app policy (Serve's own autoscaler; 1 client keeps 1 replica each)
+        cpu_before = _tree_cpu_seconds()
         first_deploy_s = _deploy(raw, url)
+        starts = _app_replicas()
+        cpu_per_start = (_tree_cpu_seconds() - cpu_before) / max(starts, 1)
         images = load_request_images(options.images)
         calibration = _calibrate(url, images, options, fixed_s, progress)
         given = options.host_ms_per_request is not None
@@ -233,16 +282,34 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
         # 2. the same app with the policy sized by the figure in use
         app["autoscaling_policy"] = app_policy_block(config, models, options.headroom)
         redeploy_s = _deploy(raw, url)
+        # the idle draw under the step's conditions: the policy running in the controller
+        # and the replica sampler polling, no requests
+        idle_sampler = ServeReplicaSampler(placement_from_cascade(config), interval_s=1.0,
+                                           app_name="coe")
+        idle_sampler.start()
+        idle_cpu0, idle_t0 = _tree_cpu_seconds(), time.monotonic()
+        time.sleep(options.idle_s)
+        step_idle_cores = (_tree_cpu_seconds() - idle_cpu0) / (time.monotonic() - idle_t0)
+        idle_sampler.stop()
+        calibration.update(
+            cpu_seconds_per_replica_start=cpu_per_start, replicas_at_first_deploy=starts,
+            step_idle_cores=step_idle_cores,
+            shared_host_note="cpu_seconds_per_replica_start: the first deploy's whole CPU "
+            "over the replicas it started (an upper bound: it includes the controller's "
+            "work); step_idle_cores: after the policy deploy, no requests, the replica "
+            "sampler running")
         schedule = step([(low, options.seconds_each), (high, options.seconds_each),
                          (low, options.seconds_each)])
         sampler = ServeReplicaSampler(placement_from_cascade(config), interval_s=1.0,
                                       app_name="coe")
         total = int(schedule.expected_requests(3 * options.seconds_each) * 1.5) + 10
-        t0 = time.time()
-        result = run_load(f"{url}/v1/classify", images, schedule, max_requests=total,
+        host_cpu = HostCpuSampler().start()
+        result = run_load_in_child(f"{url}/v1/classify", images, schedule, max_requests=total,
                           max_seconds=3 * options.seconds_each, timeout_s=options.timeout_s,
                           progress=progress, sampler=sampler, retry_503=options.retry_503)
         time.sleep(2.0)
+        cpu_samples = host_cpu.stop()
+        t0 = result.started_at_unix  # the child's clock start: records' t_send count from it
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -256,6 +323,17 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
     inside_p50 = p50_by_phase([(r.t_send, r.server_latency_ms) for r in result.records
                                if r.ok and r.server_latency_ms is not None],
                               options.seconds_each)
+    # where the shared host's CPU went in each phase (the simulator's shared-host stretch
+    # assumes the calibration's CPU per request at every load)
+    sent_by_phase = {p: 0 for p in PHASES}
+    for r in result.records:
+        phase = phase_of(r.t_send, options.seconds_each)
+        if phase is not None:
+            sent_by_phase[phase] += 1
+    windows = {p: (t0 + i * options.seconds_each, t0 + (i + 1) * options.seconds_each)
+               for i, p in enumerate(PHASES)}
+    host_cpu_by_phase = cpu_by_window(cpu_samples, windows, sent_by_phase,
+                                      calibration["cpu"]["cores"])
     fixed_peak = {d: max(s.replicas for s in result.replica_timeline if s.deployment == d)
                   for d in {s.deployment for s in result.replica_timeline}}
     prices = PriceTable()
@@ -277,7 +355,9 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
     initial = {m.load.deployment: max(1, m.load.min_replicas) for m in models.members}
     # the live members share this host's cores: the simulation of the live check does too
     settings = replace(settings, host_cores=int(calibration["cpu"]["cores"]),
-                       host_cpu_seconds_per_request=calibration["cpu"]["cpu_seconds_per_request"])
+                       host_cpu_seconds_per_request=calibration["cpu"]["cpu_seconds_per_request"],
+                       host_idle_cores=calibration["step_idle_cores"],
+                       host_cpu_seconds_per_start=calibration["cpu_seconds_per_replica_start"])
     sim = simulate_cluster(trace, models.by_tier(), [base], controller, settings, initial,
                            price_s)
     sim_samples = []
@@ -305,6 +385,7 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
                  "p50_ms": summary.latency.p50_ms,
                  "p99_ms": summary.latency.p99_ms, "p50_ms_by_phase": live_p50,
                  "inside_cascade_p50_ms_by_phase": inside_p50,
+                 "host_cpu_by_phase": host_cpu_by_phase,
                  "replicas_by_phase": live_replicas,
                  "provisioned_usd_per_1k_whole_gpu": live_cost.whole_gpu_usd / max(
                      summary.ok, 1) * 1000,
@@ -315,8 +396,13 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
                 "p50_ms_by_phase": sim_p50, "replicas_by_phase": sim_replicas,
                 "shared_host": {"cores": settings.host_cores,
                                 "cpu_seconds_per_request": settings.host_cpu_seconds_per_request,
+                                "idle_cores": settings.host_idle_cores,
+                                "cpu_seconds_per_replica_start":
+                                    settings.host_cpu_seconds_per_start,
                                 "model": "every tier's latency x the M/M/c mean-response "
-                                "stretch at the host's CPU utilisation (Erlang C)"}},
+                                "stretch at the host's CPU utilisation (Erlang C): requests' "
+                                "CPU + the idle draw + starting replicas' CPU spread over "
+                                "the cold start"}},
         "comparison": {**comparison, "note": "p50: requests of the whole phase (live: by send "
                        "time; sim: by the tick they were answered); replicas: mean over the "
                        "second half of each phase; ratio = sim / live; within_25pct: "

@@ -141,6 +141,40 @@ def test_open_loop_timeouts_end_the_run(stub_url, images):
     assert s.sent == 10 and s.timeouts == 10 and s.ok == 0 and _accounted(s)
 
 
+class _CountingSampler:
+    """A replica sampler that reports one deployment at 2 replicas for the whole run."""
+
+    def __init__(self):
+        self.started = self.stopped = 0.0
+
+    def start(self):
+        self.started = time.time()
+
+    def stop(self):
+        from cost_model.provisioned import ReplicaSample
+
+        self.stopped = time.time()
+        return [ReplicaSample(t=self.started, deployment="d", replicas=2, gpu_class="T4",
+                              gpu_fraction=0.5)]
+
+
+def test_load_in_a_child_process_returns_every_record_and_costs_the_parents_sampler(
+        stub_url, images):
+    from load_tests.client.subprocess_load import run_load_in_child
+
+    sampler = _CountingSampler()
+    result = run_load_in_child(f"{stub_url}/v1/classify", images, poisson(20, seed=3),
+                               max_requests=200, max_seconds=2.0, timeout_s=2.0,
+                               progress=False, sampler=sampler)
+    s = result.summary
+    assert s.sent > 10 and s.ok == s.sent and _accounted(s)
+    # the sampler ran here, around the child's whole load
+    assert sampler.started <= result.started_at_unix < sampler.stopped
+    assert len(result.replica_timeline) == 1
+    assert result.provisioned is not None and result.provisioned.whole_gpu_usd > 0
+    assert s.cost.provisioned_usd_per_1k is not None
+
+
 def test_connection_refused_is_an_error_not_a_crash(images):
     port = _free_port()
     result = run_load(f"http://127.0.0.1:{port}/v1/classify", images, closed(2),

@@ -39,6 +39,14 @@ def test_host_time_is_the_median_per_tier_residual():
     assert out["mean_tiers_ran"] == pytest.approx(10 / 8)
 
 
+def test_host_time_divides_out_the_shared_host_stretch_it_was_measured_at():
+    # measured at a load where the simulator stretches every tier by 1.25: (18 + 20) x 1.25
+    out = host_seconds_from_latency([(0.038 * 1.25, 1)] * 3, [0.018], stretch=1.25)
+    assert out["host_seconds_per_request"] == pytest.approx(0.020)
+    with pytest.raises(ValueError, match="stretch below 1"):
+        host_seconds_from_latency([(0.038, 1)], [0.018], stretch=0.9)
+
+
 def test_negative_residual_is_floored_but_reported():
     out = host_seconds_from_latency([(0.010, 1)], [0.018])
     assert out["host_seconds_per_request"] == 0.0

@@ -112,6 +112,36 @@ def test_shared_host_stretch_is_the_m_m_c_response_time():
     assert shared_host_stretch(10.0, 0.05, 1) == pytest.approx(1 / (1 - 0.5))
     assert shared_host_stretch(20.0, 0.05, 2) == pytest.approx(1 / (1 - 0.5 ** 2))
     assert shared_host_stretch(1e6, 0.05, 2) == pytest.approx(1 / (1 - 0.95 ** 2))  # capped
+    # other work on the cores (the idle app, replicas starting) adds to the utilisation
+    assert shared_host_stretch(10.0, 0.05, 2, other_busy_cores=0.5) == pytest.approx(
+        1 / (1 - 0.5 ** 2))
+
+
+def test_idle_draw_and_starting_replicas_slow_a_shared_host():
+    from dataclasses import replace
+
+    tiers, _ = cascade()
+    trace = Trace("flat", 1.0, np.full(60, 20.0), np.zeros(60))
+    static = {"t0-a": 1, "t1-b": 1}
+    base = replace(SimSettings(), host_cores=2, host_cpu_seconds_per_request=0.05,
+                   cold_start_s=10.0)
+
+    def run(settings, controller=None, initial=static):
+        return simulate_cluster(trace, tiers, [BEHAVIOUR],
+                                controller or StaticController(static), settings, initial,
+                                PRICES)
+
+    quiet = run(base)
+    busy = run(replace(base, host_idle_cores=0.6))
+    assert busy.p50_ms > 1.2 * quiet.p50_ms
+    # a controller that starts a second t0-a replica at the first tick: while it starts
+    # (10 s), its 12 CPU-seconds take 1.2 cores, and the first 10 s are slower than the rest
+    grow = {"t0-a": 2, "t1-b": 1}
+    starting = run(replace(base, host_cpu_seconds_per_start=12.0, autoscale_period_s=1.0),
+                   StaticController(grow))
+    started = run(replace(base, autoscale_period_s=1.0), StaticController(grow))
+    assert starting.p50_ms_between(1, 10) > 1.3 * started.p50_ms_between(1, 10)
+    assert starting.p50_ms_between(20, 60) == pytest.approx(started.p50_ms_between(20, 60))
 
 
 def test_a_shared_host_slows_the_simulated_requests_and_a_gpu_cluster_does_not():
