@@ -42,14 +42,16 @@ def register_bench(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--high-rate", type=float, default=None,
                    help="--live: high step, req/s (default: derived from the calibration)")
     p.add_argument("--calibration-s", type=float, default=15.0,
-                   help="--live: closed-loop (1 client) calibration length before the step")
+                   help="--live: length of each calibration phase before the step (a "
+                   "closed loop with 1 client, then Poisson arrivals)")
     live_fields = AutoscaleLiveOptions.model_fields
     p.add_argument("--max-host-load", type=float,
                    default=live_fields["max_host_load"].default,
-                   help="--live: " + live_fields["max_host_load"].description)
+                   help="--live: " + live_fields["max_host_load"].description.replace("%", "%%"))
     p.add_argument("--calibration-open-fraction", type=float,
                    default=live_fields["calibration_open_fraction"].default,
-                   help="--live: " + live_fields["calibration_open_fraction"].description)
+                   help="--live: " + live_fields["calibration_open_fraction"].description.replace(
+                       "%", "%%"))
     p.add_argument("--no-retry-503", action="store_true",
                    help="--live: count a 503 as the request's end (default: the client waits "
                    "out Retry-After and re-sends within the timeout, retries reported)")

@@ -47,7 +47,8 @@ class AutoscaleLiveOptions(BaseModel):
         "CPU beyond the model's own measured time (sets where a replica is full); None: "
         "measured in the calibration phase")
     calibration_s: float = Field(default=15.0, gt=0, le=120,
-                                 description="closed loop, 1 client, before the step")
+                                 description="each calibration phase before the step: a "
+                                 "closed loop with 1 client, then Poisson arrivals")
     calibration_open_fraction: float = Field(
         default=0.15, ge=0, le=1.0, description="the host time is measured with Poisson "
         "arrivals at this fraction of the closed loop's rate, like the step's load; 0: from "
@@ -56,8 +57,8 @@ class AutoscaleLiveOptions(BaseModel):
     idle_s: float = Field(default=5.0, gt=0, description="idle CPU draw, before calibrating")
     max_host_load: float = Field(
         default=0.45, gt=0, le=1.0, description="derived high step: at most this x host "
-        "capacity (the calibration's CPU per request is low by about 40% under load, replica "
-        "starts included; at 0.6 the high step kept the host 80-93% busy)")
+        "capacity (the calibration's CPU per request is about 40 percent low under load, replica "
+        "starts included; at 0.6 the high step kept the host 80-93 percent busy)")
     headroom: float = Field(default=1.4, ge=1.0)
     http_port: int = 18706
     images: int = Field(default=300, ge=1)
