@@ -3,7 +3,7 @@
 On this 2-core machine a benchmark's driver process also polls `serve.status()` and samples
 the host's CPU. Sharing a GIL with those, the load client's event loop stalls, and the
 stalls show up as request latency in front of the cascade: in the live autoscale check the
-client role spent 13-16 ms of CPU per request at the low step against 1.4 ms in the
+driver's process spent 8-16 ms of CPU per request at the low step against 1.4 ms in the
 calibration, which ran without the samplers. A spawned child has its own interpreter (the
 parent is a Ray driver, which must not be forked); the records come back over a pipe.
 """
@@ -44,9 +44,8 @@ def run_load_in_child(url: str, images: Sequence[RequestImage], schedule: Schedu
         timeline = sampler.stop() if sampler is not None else []
     if sampler is None:
         return result
-    started = result.started_at_unix
-    finished = started + max(result.summary.duration_s, 0.0)
-    provisioned = provisioned_cost(timeline, prices, started, max(finished, time.time()))
+    # the window ends now, after the load, as run_load's own does
+    provisioned = provisioned_cost(timeline, prices, result.started_at_unix, time.time())
     run = {k: getattr(result.summary, k) for k in
            ("url", "schedule", "max_requests", "max_seconds", "timeout_s", "images")}
     summary = summarise(result.records, run=run, prices=prices, provisioned=provisioned)

@@ -119,8 +119,9 @@ def _app_replicas() -> int:
 
 def _calibrate(url: str, images, options: AutoscaleLiveOptions, fixed_s: list[float],
                progress: bool) -> dict:
-    """The calibration phase: a warm-up, the idle CPU draw, then a closed loop with one
-    client; returns the measured host time and the host's capacity (autoscale_calibration)."""
+    """The calibration phase: a warm-up, the idle CPU draw, a closed loop with one client
+    (the host's CPU capacity), then Poisson arrivals (the host time; unless
+    `calibration_open_fraction` is 0); see autoscale_calibration."""
     from load_tests.client.schedules import closed, poisson
     from load_tests.client.subprocess_load import run_load_in_child
     from load_tests.experiments.autoscale_calibration import (
@@ -140,17 +141,16 @@ def _calibrate(url: str, images, options: AutoscaleLiveOptions, fixed_s: list[fl
     idle_per_s = max(0.0, (_tree_cpu_seconds() - cpu0) / options.idle_s)
     # the CPU of the load's own span, from the per-process samples (the child client's
     # start-up, importing aiohttp, falls before it)
+    cores = float(len(os.sched_getaffinity(0)))
     sampler = HostCpuSampler(interval_s=0.5).start()
     result = run_load_in_child(target, images, closed(1), max_requests=10**6,
                                max_seconds=options.calibration_s, timeout_s=options.timeout_s,
                                progress=progress)
     span = (result.started_at_unix, result.started_at_unix + result.summary.duration_s)
     by_role = cpu_by_window(sampler.stop(), {"calibration": span},
-                            {"calibration": result.summary.ok},
-                            float(len(os.sched_getaffinity(0))))["calibration"]
+                            {"calibration": result.summary.ok}, cores)["calibration"]
     cpu_s, seconds = sum(by_role["cpu_seconds_by_role"].values()), by_role["seconds"]
     ok = [r for r in result.records if r.ok and r.exit_tier_index is not None]
-    cores = float(len(os.sched_getaffinity(0)))
     capacity = host_capacity(cpu_s, seconds, idle_per_s, len(ok), cores)
     closed_host = host_seconds_from_latency(
         [(r.latency_s, r.exit_tier_index + 1) for r in ok], fixed_s)
@@ -168,7 +168,9 @@ def _calibrate(url: str, images, options: AutoscaleLiveOptions, fixed_s: list[fl
         open_ok = [r for r in poisson_run.records if r.ok and r.exit_tier_index is not None]
         host = host_seconds_from_latency(
             [(r.latency_s, r.exit_tier_index + 1) for r in open_ok], fixed_s, stretch)
-        method = f"open loop, Poisson at {rate:.2f} req/s ({options.calibration_open_fraction:g} x the closed loop's rate), the shared-host stretch {stretch:.3f} divided out"  # noqa: E501
+        method = (f"open loop, Poisson at {rate:.2f} req/s "
+                  f"({options.calibration_open_fraction:g} x the closed loop's rate), the "
+                  f"shared-host stretch {stretch:.3f} divided out")
         open_loop = {"rate_rps": rate, "ok": len(open_ok), "stretch": stretch,
                      "p50_latency_ms": host["p50_latency_s"] * 1000.0}
     return {"method": f"{method}: median over requests of (end-to-end latency "
@@ -298,7 +300,7 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
             shared_host_note="cpu_seconds_per_replica_start: the first deploy's whole CPU "
             "over the replicas it started (an upper bound: it includes the controller's "
             "work); step_idle_cores: after the policy deploy, no requests, the replica "
-            "sampler running")
+            "sampler running, the CPU sampler not")
         schedule = step([(low, options.seconds_each), (high, options.seconds_each),
                          (low, options.seconds_each)])
         sampler = ServeReplicaSampler(placement_from_cascade(config), interval_s=1.0,
