@@ -182,6 +182,22 @@ def p50_by_phase(samples: Sequence[tuple[float, float]], seconds_each: float) ->
     return {p: (statistics.median(v) if v else None) for p, v in per.items()}
 
 
+def p50_by_window(samples: Sequence[tuple[float, float]], total_s: float,
+                  window_s: float = 10.0) -> list[float | None]:
+    """Median latency (ms) of the requests sent in each `window_s` window of [0, total_s);
+    samples: (t_send_s, ms). Shows where in a phase a gap to the simulation sits (the
+    scale-up's first seconds, or all along)."""
+    if window_s <= 0 or total_s <= 0:
+        raise ValueError("window_s and total_s must be positive")
+    count = int(round(total_s / window_s))
+    per: list[list[float]] = [[] for _ in range(count)]
+    for t, ms in samples:
+        index = int(t // window_s) if t >= 0 else -1
+        if 0 <= index < count:
+            per[index].append(ms)
+    return [statistics.median(v) if v else None for v in per]
+
+
 def ratio_check(sim: float | None, live: float | None, tolerance: float = TOLERANCE) -> dict:
     """sim/live and whether sim is within `tolerance` of live (relative to live)."""
     if sim is None or live is None or live <= 0:

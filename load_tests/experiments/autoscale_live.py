@@ -221,6 +221,7 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
         compare_live_sim,
         derive_step_rates,
         p50_by_phase,
+        p50_by_window,
         phase_of,
         tier_fixed_seconds,
     )
@@ -372,6 +373,12 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
     sim_p50 = {p: sim.p50_ms_between(i * options.seconds_each, (i + 1) * options.seconds_each)
                for i, p in enumerate(PHASES)}
     comparison = compare_live_sim(live_p50, sim_p50, live_replicas, sim_replicas)
+    window_s = 10.0
+    total_s = 3 * options.seconds_each
+    live_p50_by_10s = p50_by_window(
+        [(r.t_send, r.latency_s * 1000.0) for r in result.records if r.ok], total_s, window_s)
+    sim_p50_by_10s = [sim.p50_ms_between(i * window_s, (i + 1) * window_s)
+                      for i in range(len(live_p50_by_10s))]
     report = {
         "kind": "LIVE step load on a private local Ray (GPU classes EMULATED, members on "
         "the CPU) and the SIMULATION of the same step with the same load models (host time "
@@ -406,6 +413,9 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
                                 "stretch at the host's CPU utilisation (Erlang C): requests' "
                                 "CPU + the idle draw + starting replicas' CPU spread over "
                                 "the cold start"}},
+        "p50_ms_by_10s": {"live": live_p50_by_10s, "sim": sim_p50_by_10s,
+                          "note": "diagnosis, not judged: live by send time, sim by the "
+                          "tick answered; where in each phase the two part"},
         "comparison": {**comparison, "note": "p50: requests of the whole phase (live: by send "
                        "time; sim: by the tick they were answered); replicas: mean over the "
                        "second half of each phase; ratio = sim / live; within_25pct: "

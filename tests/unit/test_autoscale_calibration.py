@@ -153,3 +153,13 @@ def test_sim_p50_over_a_window_of_ticks():
     result = SimResult(0, 0, 0, 0, 0, 0, 0, 0, {}, tick_latency=(values, weights, 0.5))
     assert result.p50_ms_between(0.0, 1.0) == pytest.approx(10.0)
     assert result.p50_ms_between(1.0, 2.0) == pytest.approx(50.0)
+
+
+def test_p50_by_window_splits_requests_by_send_time():
+    from load_tests.experiments.autoscale_calibration import p50_by_window
+
+    samples = [(0.5, 10.0), (9.9, 30.0), (10.0, 50.0), (25.0, 70.0), (31.0, 999.0), (-1, 5.0)]
+    assert p50_by_window(samples, 30.0) == [20.0, 50.0, 70.0]
+    assert p50_by_window([], 20.0, 5.0) == [None, None, None, None]
+    with pytest.raises(ValueError, match="positive"):
+        p50_by_window(samples, 30.0, 0.0)
