@@ -41,8 +41,17 @@ class RedundancyConfig(BaseModel):
     adaptive_initial_ms: float = Field(default=200.0, gt=0, description="before min_samples")
     adaptive_floor_ms: float = Field(default=5.0, ge=0)
     window_ms: float = Field(
-        default=60.0, ge=0.0, le=1000.0, description="how long a partial collage waits to fill"
+        default=60.0, ge=0.0, le=1000.0,
+        description="the longest a partial collage waits to fill"
     )
+    ready_by_timeout: bool = Field(
+        default=True,
+        description="close a partial collage early enough that its cells are back when the "
+        "earliest member's straggler timeout fires: the window is that timeout minus the "
+        "collage call's recent median, within [min_window_ms, window_ms]. Off: always "
+        "window_ms (at 10 req/s a 60-ms window made the cells, not the timeout, set the "
+        "stand-ins' latency: docs/COLLAGE.md)")
+    min_window_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
     max_inflight_collages: int = Field(
         default=8, ge=1, le=10_000,
         description="collages in flight per ingress replica; a group beyond it goes without "
@@ -111,6 +120,17 @@ class FaultsConfig(BaseModel):
         return f"faults injected: {self.fraction:.1%} of member calls delayed by {how} ({where})"
 
 
+def ready_by_timeout_window_s(max_window_s: float, timeout_s: float, call_s: float | None,
+                              min_window_s: float = 0.0) -> float:
+    """How long a partial collage may wait to fill so that its cells are back by the time a
+    straggler is declared (`timeout_s` after the member calls start, which is when the first
+    image of the group arrived): the timeout minus the collage call's typical time, within
+    [min_window_s, max_window_s]. Before any call has been timed: the longest window."""
+    if call_s is None:
+        return max_window_s
+    return min(max_window_s, max(min_window_s, timeout_s - call_s))
+
+
 class StragglerTimeout:
     """When a protected member's answer counts as a straggler, per member.
 
@@ -159,6 +179,14 @@ class StragglerTimeout:
     def current_ms(self) -> dict[str, float]:
         """Each member's timeout now (GET /v1/stats: what a straggler must exceed)."""
         return {member: round(self.timeout_ms(member), 1) for member in self._latencies}
+
+    def earliest_ms(self) -> float:
+        """The shortest timeout of any member now: when the first straggler can be declared."""
+        if self.fixed_ms is not None:
+            return self.fixed_ms
+        if not self._latencies:
+            return self.initial_ms
+        return min(self.timeout_ms(member) for member in self._latencies)
 
     def timeout_ms(self, member: str) -> float:
         if self.fixed_ms is not None:

@@ -33,7 +33,11 @@ def register_collage(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--collage-class", default=d["collage_gpu_class"].default,
                    help="the collage deployment's GPU class (default: %(default)s, the "
                    "protected tier's, so extra device time compares on one device)")
-    p.add_argument("--window-ms", type=float, default=d["window_ms"].default)
+    p.add_argument("--window-ms", type=float, default=d["window_ms"].default,
+                   help=d["window_ms"].description)
+    p.add_argument("--fixed-window", action="store_true",
+                   help="always wait --window-ms (default: the window is shortened so the "
+                   "cells are back by the earliest straggler timeout)")
     p.add_argument("--rounds", type=int, default=d["rounds"].default,
                    help="alternating windows per app (default: %(default)s)")
     p.add_argument("--no-clean-runs", action="store_true", help="skip the no-fault runs")
@@ -53,7 +57,8 @@ def run_collage_command(args: argparse.Namespace) -> int:
         fault_fraction=args.fault_fraction, fault_factor=args.fault_factor, grid=args.grid,
         straggler_timeout_ms=timeout if timeout == "adaptive" else float(timeout),
         adaptive_margin=args.adaptive_margin, collage_gpu_class=args.collage_class,
-        window_ms=args.window_ms, rounds=args.rounds, clean_runs=not args.no_clean_runs,
+        window_ms=args.window_ms, ready_by_timeout=not args.fixed_window, rounds=args.rounds,
+        clean_runs=not args.no_clean_runs,
         out=args.out,
     )
     report = run_collage_bench(options, progress=not (args.json or args.no_progress))

@@ -12,6 +12,9 @@ call is any async function, so unit tests pass a fake.
 from __future__ import annotations
 
 import asyncio
+import statistics
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -60,6 +63,7 @@ class CollageBatcher:
         on_collage: Callable[[CollageAnswer], None] | None = None,
         max_inflight: int = 8,
         on_shed: Callable[[int], None] | None = None,
+        window_for: Callable[[float | None], float] | None = None,
     ) -> None:
         if max_inflight < 1:
             raise ValueError("max_inflight_collages must be >= 1")
@@ -67,6 +71,10 @@ class CollageBatcher:
         self.grid = grid
         self.capacity = cells(grid)
         self.window_s = window_s
+        # the window from the collage call's recent median (None before the first): e.g.
+        # ready by the straggler timeout; None = always window_s
+        self.window_for = window_for
+        self.call_seconds: deque[float] = deque(maxlen=64)  # recent collage call times
         self.on_collage = on_collage  # told about every answered collage (billing)
         self.max_inflight = max_inflight
         self.on_shed = on_shed  # told the image count of every shed group
@@ -82,8 +90,18 @@ class CollageBatcher:
         if len(self._pending) >= self.capacity:
             self._flush()
         elif self._timer is None:
-            self._timer = loop.call_later(self.window_s, self._flush)
+            self._timer = loop.call_later(self.current_window_s(), self._flush)
         return future
+
+    def call_median_s(self) -> float | None:
+        """The median time of the recent collage calls (sent to answered), None before one."""
+        return statistics.median(self.call_seconds) if self.call_seconds else None
+
+    def current_window_s(self) -> float:
+        """How long a group started now may wait to fill."""
+        if self.window_for is None:
+            return self.window_s
+        return self.window_for(self.call_median_s())
 
     def _flush(self) -> None:
         if self._timer is not None:
@@ -111,8 +129,10 @@ class CollageBatcher:
     async def _send(self, group: list[tuple[np.ndarray, asyncio.Future]]) -> None:
         images = np.stack([image for image, _ in group])
         filled = len(group)
+        started = time.perf_counter()
         try:
             answer = await self.call(build_collage(images, self.grid), filled)
+            self.call_seconds.append(time.perf_counter() - started)
         except BaseException as exc:  # noqa: BLE001 - every waiter must learn of it
             for _, future in group:
                 if not future.done():

@@ -19,12 +19,18 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from cascade.redundancy import FaultsConfig, RedundancyConfig, StragglerTimeout
+from cascade.redundancy import (
+    FaultsConfig,
+    RedundancyConfig,
+    StragglerTimeout,
+    ready_by_timeout_window_s,
+)
 from cost_model.record import MemberUsage
 from serve_app.collage_batcher import CellAnswer, CollageBatcher
 from serve_app.member_result import MemberResult
@@ -53,6 +59,12 @@ class RedundancyLedger:
     by_member: dict[str, int] = field(default_factory=dict)
     # the collage shield's timeout policy, read for its current values (not a counter)
     timeout: StragglerTimeout | None = field(default=None, repr=False, compare=False)
+    # and its batcher (the collage call's recent median, the window now)
+    batcher: CollageBatcher | None = field(default=None, repr=False, compare=False)
+    # per stand-in answer: how long after the member was declared a straggler its cell
+    # was used (0 = the cell was already back; more = the cell, not the timeout, was late)
+    cell_waits_ms: deque = field(default_factory=lambda: deque(maxlen=256), repr=False,
+                                 compare=False)
 
     def bill(self, device_seconds: float, emulated: bool) -> None:
         self.device_seconds += float(device_seconds)
@@ -69,7 +81,26 @@ class RedundancyLedger:
             "backup_shed_images": self.backup_shed_images, "faults": self.faults,
             "delayed_calls": self.delayed_calls, "answers_from_backup_by_member": self.by_member,
             "straggler_timeout_ms": self.timeout.current_ms() if self.timeout else None,
+            "collage_call_median_ms": _ms(self.batcher.call_median_s()) if self.batcher
+            else None,
+            "collage_window_ms": _ms(self.batcher.current_window_s()) if self.batcher
+            else None,
+            "cell_wait_ms": _percentiles(self.cell_waits_ms),
         }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000.0, 1)
+
+
+def _percentiles(values) -> dict | None:
+    """p50/p90/max of recent values (ms), None when there are none."""
+    if not values:
+        return None
+    array = np.asarray(values, dtype=float)
+    return {"count": int(array.size), "p50": round(float(np.percentile(array, 50)), 1),
+            "p90": round(float(np.percentile(array, 90)), 1),
+            "max": round(float(array.max()), 1)}
 
 
 def _ok(task: asyncio.Future) -> bool:
@@ -159,6 +190,7 @@ class CollageRound:
 
     async def _race(self, task, cell, member: str, why: str, started: float) -> MemberResult:
         """After the timeout: whichever of the member and the collage cell answers first."""
+        declared = time.perf_counter()
         waiting = {f for f in (task, cell) if not f.done() or _ok(f)}
         while waiting:
             if _ok(task):  # late, but before the collage: a latency the timeout must learn
@@ -167,6 +199,8 @@ class CollageRound:
             if _ok(cell):
                 answer: CellAnswer = cell.result()
                 self.shield.ledger.answers_from_backup += 1
+                self.shield.ledger.cell_waits_ms.append(
+                    (time.perf_counter() - declared) * 1000.0)
                 by = self.shield.ledger.by_member
                 by[member] = by.get(member, 0) + 1
                 return MemberResult(
@@ -249,12 +283,20 @@ def collage_shield(
     def on_shed(images: int) -> None:
         ledger.backup_shed_images += images
 
+    timeout = StragglerTimeout.from_config(redundancy)
+    window_for = None
+    if redundancy.ready_by_timeout:
+        def window_for(call_s: float | None) -> float:
+            return ready_by_timeout_window_s(
+                redundancy.window_ms / 1000.0, timeout.earliest_ms() / 1000.0, call_s,
+                redundancy.min_window_ms / 1000.0)
+
     batcher = CollageBatcher(
         call_collage, redundancy.grid, redundancy.window_ms / 1000.0, on_collage=on_collage,
-        max_inflight=redundancy.max_inflight_collages, on_shed=on_shed,
+        max_inflight=redundancy.max_inflight_collages, on_shed=on_shed, window_for=window_for,
     )
-    ledger.timeout = StragglerTimeout.from_config(redundancy)
-    return CollageShield(tier, redundancy.gpu_class or "", batcher, ledger.timeout, ledger)
+    ledger.timeout, ledger.batcher = timeout, batcher
+    return CollageShield(tier, redundancy.gpu_class or "", batcher, timeout, ledger)
 
 
 def attach_redundancy(config, plans: list, collage_call=None) -> tuple[list, RedundancyLedger]:

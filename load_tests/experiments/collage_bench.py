@@ -46,7 +46,10 @@ class CollageBenchOptions(BaseModel):
     straggler_timeout_ms: float | str = "adaptive"
     adaptive_margin: float = Field(default=2.0, ge=1.0, le=10.0,
                                    description="adaptive timeout = margin x member's p95")
-    window_ms: float = Field(default=60.0, ge=0)
+    window_ms: float = Field(default=60.0, ge=0, description="the longest a partial collage "
+                             "waits to fill")
+    ready_by_timeout: bool = Field(default=True, description="shorten the window so the "
+                                   "cells are back by the earliest straggler timeout")
     clean_runs: bool = Field(default=True, description="also run without faults")
     rounds: int = Field(default=6, ge=1, le=20, description="alternating windows per app "
                         "(short windows: the host's drift hits every app alike)")
@@ -78,6 +81,7 @@ def bench_cascade(mode: str, options: CollageBenchOptions, faults: bool) -> dict
             "gpu_class": options.collage_gpu_class, "window_ms": options.window_ms,
             "straggler_timeout_ms": options.straggler_timeout_ms,
             "adaptive_margin": options.adaptive_margin,
+            "ready_by_timeout": options.ready_by_timeout,
         }
     return config
 
@@ -181,6 +185,10 @@ def summarise_mode(windows: list, faults: bool) -> dict:
         "collage_answer_ms": _p50_p99([r.latency_s * 1000.0 for r in ok
                                        if r.source == "collage"]),
         "straggler_timeout_ms": (last.get("redundancy") or {}).get("straggler_timeout_ms"),
+        # at the end of the last window: the collage call's recent median and the window it
+        # set, and how long stand-ins waited for their cell after the timeout
+        **{key: (last.get("redundancy") or {}).get(key) for key in (
+            "collage_call_median_ms", "collage_window_ms", "cell_wait_ms")},
         "member_slots_from_collage": int(delta("answers_from_backup")),
         "device_ms_per_prediction_billed": round(billed * 1000.0 / images, 4) if images
         else None,

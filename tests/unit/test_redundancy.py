@@ -321,3 +321,59 @@ def test_the_adaptive_timeout_reports_margin_times_p95():
     for ms in (10.0, 10.0, 10.0, 10.0):
         policy.observe("m", ms)
     assert policy.current_ms() == {"m": 20.0}
+
+
+# ---------------------------------------------------------------- a window ready by the timeout
+def test_the_window_leaves_the_collage_call_its_time_before_the_timeout():
+    from cascade.redundancy import ready_by_timeout_window_s
+
+    assert ready_by_timeout_window_s(0.06, 0.05, None) == 0.06  # no call timed yet: longest
+    assert ready_by_timeout_window_s(0.06, 0.05, 0.02) == pytest.approx(0.03)
+    assert ready_by_timeout_window_s(0.06, 0.20, 0.02) == 0.06  # never beyond window_ms
+    assert ready_by_timeout_window_s(0.06, 0.05, 0.09, min_window_s=0.002) == 0.002
+
+
+def test_the_earliest_timeout_is_the_shortest_members():
+    assert StragglerTimeout(fixed_ms=80).earliest_ms() == 80
+    policy = StragglerTimeout(margin=2.0, min_samples=1, initial_ms=300)
+    assert policy.earliest_ms() == 300  # nothing observed yet
+    policy.observe("fast", 10.0)
+    policy.observe("slow", 40.0)
+    assert policy.earliest_ms() == pytest.approx(20.0)
+
+
+def test_batcher_shortens_its_window_once_it_knows_the_collage_calls_time():
+    windows = []
+
+    def window_for(call_s):
+        windows.append(call_s)
+        return 5.0 if call_s is None else 0.01  # the first group waits "forever"
+
+    async def go():
+        batcher = CollageBatcher(FakeCollage(delay=0.02), grid=2, window_s=5.0,
+                                 window_for=window_for)
+        await asyncio.gather(*[batcher.submit(paint(0, 0, i)) for i in range(4)])  # full
+        assert batcher.call_median_s() == pytest.approx(0.02, abs=0.015)
+        return await asyncio.wait_for(batcher.submit(paint(0, 0, 9)), timeout=1.0)
+
+    answer = asyncio.run(go())  # a lone image went out on the short window, not after 5 s
+    assert int(answer.probs.argmax()) == 9 and answer.filled == 1
+    assert windows[0] is None  # the first group's timer: before any call was timed
+    assert windows[1] == pytest.approx(0.02, abs=0.015)
+
+
+def test_stats_show_the_collage_calls_time_the_window_and_how_long_stand_ins_waited():
+    slow = FakeMember(1, delay=1.0)
+    spec = dict(COLLAGE, straggler_timeout_ms=50, window_ms=40)
+    runner, ledger = runner_with([FakeMember(0), slow], spec,
+                                 collage=FakeCollage(column=2, delay=0.1))
+    assert ledger.snapshot()["cell_wait_ms"] is None
+    (out,) = asyncio.run(runner.run([paint(7, 3, 7)]))
+    assert out.source == "collage"
+    stats = ledger.snapshot()
+    # the cell came back ~140 ms after the call (40-ms window + 100-ms collage call), 90
+    # ms after the 50-ms timeout: the stand-in waited for its cell
+    assert stats["cell_wait_ms"]["count"] == 1 and 40 < stats["cell_wait_ms"]["p50"] < 400
+    assert stats["collage_call_median_ms"] >= 100
+    # the next window leaves the collage call its time: 50 ms - 100+ ms, floored at 2 ms
+    assert stats["collage_window_ms"] == pytest.approx(2.0)
