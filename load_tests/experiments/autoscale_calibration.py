@@ -102,6 +102,15 @@ def host_capacity(cpu_seconds: float, seconds: float, idle_cpu_per_s: float, req
             "cores": cores, "host_capacity_rps": spare / per_request}
 
 
+def cpu_per_request_above_idle(phase: Mapping | None, idle_cores: float) -> float | None:
+    """CPU-seconds per request above `idle_cores` in one phase of `host_cpu.cpu_by_window`
+    (None without requests or samples): what the host really paid per request there."""
+    if not phase or not phase.get("requests"):
+        return None
+    busy = max(0.0, phase["busy_cores"] - idle_cores) * phase["seconds"]
+    return busy / phase["requests"]
+
+
 def rate_boundary(members: Sequence[MemberLoadModel], replicas: int, headroom: float,
                   hi: float = 1e6) -> float:
     """The highest rate at which every member of `members` is sized at <= `replicas`

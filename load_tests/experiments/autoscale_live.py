@@ -219,6 +219,7 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
     from load_tests.experiments.autoscale_calibration import (
         PHASES,
         compare_live_sim,
+        cpu_per_request_above_idle,
         derive_step_rates,
         p50_by_phase,
         p50_by_window,
@@ -373,6 +374,26 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
     sim_p50 = {p: sim.p50_ms_between(i * options.seconds_each, (i + 1) * options.seconds_each)
                for i, p in enumerate(PHASES)}
     comparison = compare_live_sim(live_p50, sim_p50, live_replicas, sim_replicas)
+    # diagnosis, not judged: the same simulation with the CPU per request the host really
+    # paid in the low step (the first phase), to tell the calibration's CPU figure apart
+    # from the simulator's model in a high-step miss
+    low_cpu = cpu_per_request_above_idle(host_cpu_by_phase.get("low"),
+                                         settings.host_idle_cores)
+    low_step_cpu = None
+    if low_cpu:
+        again = simulate_cluster(trace, models.by_tier(), [base], controller,
+                                 replace(settings, host_cpu_seconds_per_request=low_cpu),
+                                 initial, price_s)
+        again_p50 = {p: again.p50_ms_between(i * options.seconds_each,
+                                             (i + 1) * options.seconds_each)
+                     for i, p in enumerate(PHASES)}
+        low_step_cpu = {
+            "cpu_seconds_per_request": low_cpu,
+            "over_calibration": low_cpu / settings.host_cpu_seconds_per_request
+            if settings.host_cpu_seconds_per_request else None,
+            "sim_p50_ms_by_phase": again_p50,
+            "sim_over_live": {p: (again_p50[p] / live_p50[p]) if live_p50.get(p) else None
+                              for p in PHASES}}
     window_s = 10.0
     total_s = 3 * options.seconds_each
     live_p50_by_10s = p50_by_window(
@@ -413,6 +434,10 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
                                 "stretch at the host's CPU utilisation (Erlang C): requests' "
                                 "CPU + the idle draw + starting replicas' CPU spread over "
                                 "the cold start"}},
+        "sim_with_low_step_cpu": {**(low_step_cpu or {}), "note": "diagnosis, not "
+                                  "judged: the simulation again with the CPU per request "
+                                  "(above the idle draw) measured in the live low step "
+                                  "instead of the calibration's"},
         "p50_ms_by_10s": {"live": live_p50_by_10s, "sim": sim_p50_by_10s,
                           "note": "diagnosis, not judged: live by send time, sim by the "
                           "tick answered; where in each phase the two part"},

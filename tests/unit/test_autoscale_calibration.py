@@ -163,3 +163,14 @@ def test_p50_by_window_splits_requests_by_send_time():
     assert p50_by_window([], 20.0, 5.0) == [None, None, None, None]
     with pytest.raises(ValueError, match="positive"):
         p50_by_window(samples, 30.0, 0.0)
+
+
+def test_cpu_per_request_above_idle_is_the_phases_busy_cores_less_the_idle_draw():
+    from load_tests.experiments.autoscale_calibration import cpu_per_request_above_idle
+
+    phase = {"busy_cores": 0.5, "seconds": 60.0, "requests": 300}
+    assert cpu_per_request_above_idle(phase, 0.2) == pytest.approx(0.3 * 60 / 300)
+    assert cpu_per_request_above_idle(phase, 0.9) == 0.0  # never below zero
+    assert cpu_per_request_above_idle({**phase, "requests": 0}, 0.2) is None
+    assert cpu_per_request_above_idle(None, 0.2) is None
+
