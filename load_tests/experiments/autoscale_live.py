@@ -224,6 +224,7 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
         p50_by_phase,
         p50_by_window,
         phase_of,
+        step_rates_that_scale,
         tier_fixed_seconds,
     )
     from load_tests.experiments.host_cpu import HostCpuSampler, cpu_by_window
@@ -276,16 +277,18 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
                            host_ms_used=host_ms)
         models = with_host_seconds(base_models, host_ms / 1000.0)
         tier0 = [m.load for m in models.members if m.load.tier == 0]
-        rates = derive_step_rates(tier0, options.headroom,
-                                  calibration["cpu"]["host_capacity_rps"],
-                                  options.max_host_load)
+        derive = (step_rates_that_scale if options.low_rate is None
+                  and options.high_rate is None else derive_step_rates)
+        rates = derive(tier0, options.headroom, calibration["cpu"]["host_capacity_rps"],
+                       options.max_host_load)
+        headroom = rates.get("headroom_used", options.headroom)
         low = options.low_rate if options.low_rate is not None else rates["low_rate"]
         high = options.high_rate if options.high_rate is not None else rates["high_rate"]
         rates.update(low_rate_used=low, high_rate_used=high,
                      low_rate_source="given" if options.low_rate is not None else "derived",
                      high_rate_source="given" if options.high_rate is not None else "derived")
         # 2. the same app with the policy sized by the figure in use
-        app["autoscaling_policy"] = app_policy_block(config, models, options.headroom)
+        app["autoscaling_policy"] = app_policy_block(config, models, headroom)
         redeploy_s = _deploy(raw, url)
         # the idle draw under the step's conditions: the policy running in the controller
         # and the replica sampler polling, no requests
@@ -354,7 +357,7 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
     scaling = [m.load for m in models.members]
     first = config.tiers[0].autoscaling
     controller = EscalationAwareController(
-        scaling, options.headroom,
+        scaling, headroom,
         first.upscale_delay_s if first else 30.0, first.downscale_delay_s if first else 600.0)
     price_s = {m.gpu_class: prices.price(m.gpu_class).usd_per_second for m in models.members}
     initial = {m.load.deployment: max(1, m.load.min_replicas) for m in models.members}

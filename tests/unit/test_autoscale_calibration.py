@@ -174,3 +174,17 @@ def test_cpu_per_request_above_idle_is_the_phases_busy_cores_less_the_idle_draw(
     assert cpu_per_request_above_idle({**phase, "requests": 0}, 0.2) is None
     assert cpu_per_request_above_idle(None, 0.2) is None
 
+
+
+def test_a_step_that_cannot_scale_is_derived_again_at_the_headroom_that_makes_it():
+    from load_tests.experiments.autoscale_calibration import step_rates_that_scale
+
+    m = member(host=0.020)  # r1 ~ 35.7 at headroom 1.4
+    kept = step_rates_that_scale([m], 1.4, host_capacity_rps=80.0, max_host_load=0.6)
+    assert kept["headroom_used"] == 1.4 and kept["headroom_raised_from"] is None
+    assert kept["high_needs_more_replicas"]
+    moved = step_rates_that_scale([m], 1.4, host_capacity_rps=50.0, max_host_load=0.6)
+    assert moved["headroom_raised_from"] == 1.4
+    assert moved["headroom_used"] == pytest.approx(1.25 / (0.020 * 30.0), rel=1e-3)
+    assert moved["high_needs_more_replicas"] and moved["high_rate"] == pytest.approx(30.0)
+    assert "headroom raised from 1.4" in moved["note"]
