@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -34,6 +33,7 @@ from cascade.redundancy import (
 from cost_model.record import MemberUsage
 from serve_app.collage_batcher import CellAnswer, CollageBatcher
 from serve_app.member_result import MemberResult
+from serve_app.stats import LatencyRing
 
 MemberCall = Callable[[], Awaitable[MemberResult]]
 COLLAGE_MEMBER = "collage"
@@ -63,8 +63,8 @@ class RedundancyLedger:
     batcher: CollageBatcher | None = field(default=None, repr=False, compare=False)
     # per stand-in answer: how long after the member was declared a straggler its cell
     # was used (0 = the cell was already back; more = the cell, not the timeout, was late)
-    cell_waits_ms: deque = field(default_factory=lambda: deque(maxlen=256), repr=False,
-                                 compare=False)
+    cell_waits_ms: LatencyRing = field(default_factory=lambda: LatencyRing(256), repr=False,
+                                       compare=False)
 
     def bill(self, device_seconds: float, emulated: bool) -> None:
         self.device_seconds += float(device_seconds)
@@ -85,7 +85,7 @@ class RedundancyLedger:
             else None,
             "collage_window_ms": _ms(self.batcher.current_window_s()) if self.batcher
             else None,
-            "cell_wait_ms": _percentiles(self.cell_waits_ms),
+            "cell_wait_ms": _p50_p90_max(self.cell_waits_ms),
         }
 
 
@@ -93,14 +93,13 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000.0, 1)
 
 
-def _percentiles(values) -> dict | None:
-    """p50/p90/max of recent values (ms), None when there are none."""
-    if not values:
+def _p50_p90_max(ring: LatencyRing) -> dict | None:
+    """p50/p90/max of the ring's recent values (ms), None when it is empty."""
+    if not len(ring):
         return None
-    array = np.asarray(values, dtype=float)
-    return {"count": int(array.size), "p50": round(float(np.percentile(array, 50)), 1),
-            "p90": round(float(np.percentile(array, 90)), 1),
-            "max": round(float(array.max()), 1)}
+    p50, p90, top = ring.percentiles((50, 90, 100))
+    return {"count": len(ring), "p50": round(p50, 1), "p90": round(p90, 1),
+            "max": round(top, 1)}
 
 
 def _ok(task: asyncio.Future) -> bool:
@@ -199,8 +198,7 @@ class CollageRound:
             if _ok(cell):
                 answer: CellAnswer = cell.result()
                 self.shield.ledger.answers_from_backup += 1
-                self.shield.ledger.cell_waits_ms.append(
-                    (time.perf_counter() - declared) * 1000.0)
+                self.shield.ledger.cell_waits_ms.add((time.perf_counter() - declared) * 1000.0)
                 by = self.shield.ledger.by_member
                 by[member] = by.get(member, 0) + 1
                 return MemberResult(

@@ -199,12 +199,8 @@ def phase_of(t_s: float, seconds_each: float) -> str | None:
 
 def p50_by_phase(samples: Sequence[tuple[float, float]], seconds_each: float) -> dict:
     """Median latency (ms) of the requests sent in each phase; samples: (t_send_s, ms)."""
-    per: dict[str, list[float]] = {p: [] for p in PHASES}
-    for t, ms in samples:
-        phase = phase_of(t, seconds_each)
-        if phase is not None:
-            per[phase].append(ms)
-    return {p: (statistics.median(v) if v else None) for p, v in per.items()}
+    medians = p50_by_window(samples, len(PHASES) * seconds_each, seconds_each)
+    return dict(zip(PHASES, medians, strict=True))
 
 
 def p50_by_window(samples: Sequence[tuple[float, float]], total_s: float,
@@ -221,6 +217,13 @@ def p50_by_window(samples: Sequence[tuple[float, float]], total_s: float,
         if 0 <= index < count:
             per[index].append(ms)
     return [statistics.median(v) if v else None for v in per]
+
+
+def sim_p50_by_window(sim, total_s: float, window_s: float) -> list[float]:
+    """The simulation's median latency (ms) of the requests answered in each `window_s`
+    window of [0, total_s) (`SimResult.p50_ms_between`), shaped like `p50_by_window`."""
+    return [sim.p50_ms_between(i * window_s, (i + 1) * window_s)
+            for i in range(int(round(total_s / window_s)))]
 
 
 def ratio_check(sim: float | None, live: float | None, tolerance: float = TOLERANCE) -> dict:

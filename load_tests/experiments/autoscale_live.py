@@ -224,6 +224,7 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
         p50_by_phase,
         p50_by_window,
         phase_of,
+        sim_p50_by_window,
         step_rates_that_scale,
         tier_fixed_seconds,
     )
@@ -324,8 +325,8 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
     summary = result.summary
     lost = summary.sent - summary.ok
     live_replicas = replicas_by_phase(result.replica_timeline, t0, options.seconds_each)
-    live_p50 = p50_by_phase([(r.t_send, r.latency_s * 1000.0) for r in result.records if r.ok],
-                            options.seconds_each)
+    live_samples = [(r.t_send, r.latency_s * 1000.0) for r in result.records if r.ok]
+    live_p50 = p50_by_phase(live_samples, options.seconds_each)
     # the same requests' time inside the cascade (the answer's own latency_ms): where a gap
     # to the simulation sits, in the cascade or in front of it (proxy, client)
     inside_p50 = p50_by_phase([(r.t_send, r.server_latency_ms) for r in result.records
@@ -374,8 +375,13 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
             if key.startswith("replicas:"):
                 sim_samples.append(_Sample(t0 + t, key.split(":", 1)[1], values[i]))
     sim_replicas = replicas_by_phase(sim_samples, t0, options.seconds_each)
-    sim_p50 = {p: sim.p50_ms_between(i * options.seconds_each, (i + 1) * options.seconds_each)
-               for i, p in enumerate(PHASES)}
+    total_s = len(PHASES) * options.seconds_each
+
+    def sim_p50_by_phase(result) -> dict:
+        return dict(zip(PHASES, sim_p50_by_window(result, total_s, options.seconds_each),
+                        strict=True))
+
+    sim_p50 = sim_p50_by_phase(sim)
     comparison = compare_live_sim(live_p50, sim_p50, live_replicas, sim_replicas)
     # diagnosis, not judged: the same simulation with the CPU per request the host really
     # paid in the low step (the first phase), to tell the calibration's CPU figure apart
@@ -387,9 +393,7 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
         again = simulate_cluster(trace, models.by_tier(), [base], controller,
                                  replace(settings, host_cpu_seconds_per_request=low_cpu),
                                  initial, price_s)
-        again_p50 = {p: again.p50_ms_between(i * options.seconds_each,
-                                             (i + 1) * options.seconds_each)
-                     for i, p in enumerate(PHASES)}
+        again_p50 = sim_p50_by_phase(again)
         low_step_cpu = {
             "cpu_seconds_per_request": low_cpu,
             "over_calibration": low_cpu / settings.host_cpu_seconds_per_request
@@ -398,11 +402,8 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
             "sim_over_live": {p: (again_p50[p] / live_p50[p]) if live_p50.get(p) else None
                               for p in PHASES}}
     window_s = 10.0
-    total_s = 3 * options.seconds_each
-    live_p50_by_10s = p50_by_window(
-        [(r.t_send, r.latency_s * 1000.0) for r in result.records if r.ok], total_s, window_s)
-    sim_p50_by_10s = [sim.p50_ms_between(i * window_s, (i + 1) * window_s)
-                      for i in range(len(live_p50_by_10s))]
+    live_p50_by_10s = p50_by_window(live_samples, total_s, window_s)
+    sim_p50_by_10s = sim_p50_by_window(sim, total_s, window_s)
     report = {
         "kind": "LIVE step load on a private local Ray (GPU classes EMULATED, members on "
         "the CPU) and the SIMULATION of the same step with the same load models (host time "

@@ -153,6 +153,9 @@ def test_sim_p50_over_a_window_of_ticks():
     result = SimResult(0, 0, 0, 0, 0, 0, 0, 0, {}, tick_latency=(values, weights, 0.5))
     assert result.p50_ms_between(0.0, 1.0) == pytest.approx(10.0)
     assert result.p50_ms_between(1.0, 2.0) == pytest.approx(50.0)
+    from load_tests.experiments.autoscale_calibration import sim_p50_by_window
+
+    assert sim_p50_by_window(result, 2.0, 1.0) == pytest.approx([10.0, 50.0])
 
 
 def test_p50_by_window_splits_requests_by_send_time():
@@ -173,7 +176,6 @@ def test_cpu_per_request_above_idle_is_the_phases_busy_cores_less_the_idle_draw(
     assert cpu_per_request_above_idle(phase, 0.9) == 0.0  # never below zero
     assert cpu_per_request_above_idle({**phase, "requests": 0}, 0.2) is None
     assert cpu_per_request_above_idle(None, 0.2) is None
-
 
 
 def test_a_step_that_cannot_scale_is_derived_again_at_the_headroom_that_makes_it():
