@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cluster import auth
 from cluster.placement import HEAD_RESOURCE
+from cluster.serve_env import with_serve_env
 from cluster.spec import ClusterSpec, NodePool
 from cluster.state import NodePorts, NodeState
 from cost_model.catalog import GPUCatalog, GPUClass, load_catalog
@@ -206,8 +207,10 @@ def node_env(base: Mapping[str, str], token_path: Path | str) -> dict[str, str]:
 
     `down` stops the whole cluster, so a SIGTERMed node has nowhere to drain replicas to;
     Ray's default 30 s drain would only delay teardown (a caller's own value wins).
+    Serve's router settings (cluster/serve_env.py) go in too, the caller's values first.
     """
     env = auth.with_auth(dict(base), token_path)
+    with_serve_env(env)
     for variable in FOREIGN_CLUSTER_ENV:
         env.pop(variable, None)
     env.setdefault(DRAIN_TIMEOUT_ENV, "0")

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cascade.config import CascadeConfig
 from cluster.placement import HEAD_RESOURCE
+from cluster.serve_env import serve_env_defaults
 from cluster.spec import ClusterSpec, NodePool
 from cost_model.catalog import GPUCatalog
 
@@ -104,7 +105,10 @@ def serve_config(cascade: CascadeConfig, options: RenderOptions) -> dict[str, An
 
 
 def _env(options: RenderOptions) -> list[dict[str, str]]:
-    return [{"name": "COE_ASSETS", "value": ASSETS_MOUNT}]
+    """The assets mount, and Serve's router settings (cluster/serve_env.py): Serve reads
+    them at start-up in every process of the pod, the proxy included."""
+    serve_env = [{"name": name, "value": value} for name, value in serve_env_defaults().items()]
+    return [{"name": "COE_ASSETS", "value": ASSETS_MOUNT}, *serve_env]
 
 
 def _volumes(options: RenderOptions) -> tuple[list[dict], list[dict]]:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from cluster.serve_env import with_serve_env
+
 REPO = Path(__file__).resolve().parents[1]
 SERVE_HTTP_PORT = int(os.environ.get("COE_TEST_SERVE_PORT", "18200"))
 EMULATED_RESOURCES = {
@@ -35,6 +37,7 @@ def shared_ray_serve():
     ensure_calibration()  # the emulation unit, once per host, before replicas need it
 
     os.environ.pop("RAY_ADDRESS", None)
+    with_serve_env(os.environ)  # the router settings every coe cluster runs with
     os.chdir(REPO)  # Ray workers get the driver's cwd on sys.path: tests.fixtures imports
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cluster.serve_env import with_serve_env
+
 DEFAULT_CONFIG = Path(__file__).with_name("chaos_cascade.yaml")
 APP = "chaos"
 PREFIX = "/chaos"
@@ -178,6 +180,7 @@ def run_chaos(options: ChaosOptions) -> dict[str, Any]:
     from serve_app.app import BuildArgs, build_app, load_config
 
     os.environ.pop("RAY_ADDRESS", None)
+    with_serve_env(os.environ)
     config = load_config(BuildArgs(config=str(options.config)))
     targets = _multi_replica_members(config)
     if not targets and (options.kills > 0 or (options.soak_seconds

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cluster.serve_env import with_serve_env
 from foundation.paths import REPO_ROOT
 
 
@@ -258,6 +259,7 @@ def run_autoscale_live(options: AutoscaleLiveOptions, out: Path, progress: bool 
            "applications": [app]}
     ensure_calibration()
     os.environ.pop("RAY_ADDRESS", None)
+    with_serve_env(os.environ)
     os.chdir(REPO_ROOT)  # Ray workers get the driver's cwd on sys.path
     url = f"http://127.0.0.1:{options.http_port}"
     ray.init(num_cpus=16, num_gpus=16, resources=_emulated_resources(),

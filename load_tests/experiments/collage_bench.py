@@ -249,6 +249,9 @@ def start_ray(progress: bool, attempts: int = 4, resources: dict | None = None,
     dashboard agent (~15 s) and the node fails to start; a later attempt usually works."""
     import ray
 
+    from cluster.serve_env import with_serve_env
+
+    with_serve_env(os.environ)
     for attempt in range(1, attempts + 1):
         try:
             ray.init(num_cpus=16, num_gpus=16, resources=resources or EMULATED_RESOURCES,

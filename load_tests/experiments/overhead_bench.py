@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cluster.serve_env import with_serve_env
 from load_tests.experiments.bench_plan import alternating_order, ratio
 
 HTTP_PORT = 18451  # this benchmark's port (the bench range is 18450-18459)
@@ -58,6 +59,7 @@ def deploy(model: str) -> dict[str, str]:
     from serve_app.deploy import wait_until_healthy
 
     os.environ.pop("RAY_ADDRESS", None)
+    with_serve_env(os.environ)
     ray.init(num_cpus=4, num_gpus=2, resources={f"accelerator_type:{GPU_CLASS}": 2},
              include_dashboard=False, logging_level="ERROR", log_to_driver=False,
              namespace="coe-overhead-bench")

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from cascade.config import load_cascade, parse_cascade
+from cluster.serve_env import serve_env_defaults
 from cluster.spec import load_cluster_spec
 from coe.cli import main
 from cost_model.catalog import load_catalog
@@ -84,6 +85,11 @@ def test_heterogeneous_worker_groups_declare_class_selectors_taints_and_resource
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in (
             pod["tolerations"])
         assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == gpus
+    pods = [cluster["headGroupSpec"]["template"]["spec"]] + [
+        g["template"]["spec"] for g in groups.values()]
+    for pod in pods:  # Serve reads its router settings at start-up, in every pod
+        env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+        assert env.items() >= serve_env_defaults().items()
     head = cluster["headGroupSpec"]
     assert head["resources"]["GPU"] == "0" and head["resources"]["coe_head"] == "1"
 

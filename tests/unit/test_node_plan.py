@@ -170,6 +170,7 @@ def test_node_env_uses_our_token_and_no_foreign_cluster():
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN_PATH": "/state/unit.token",
         node_plan.DRAIN_TIMEOUT_ENV: "0",
+        "RAY_SERVE_ROUTER_RETRY_MAX_BACKOFF_S": "0.05",
     }
     assert base["RAY_ADDRESS"] == "10.0.0.9:6379"  # the caller's mapping is not changed
 
@@ -177,6 +178,11 @@ def test_node_env_uses_our_token_and_no_foreign_cluster():
 def test_node_env_keeps_a_drain_timeout_the_caller_chose():
     env = node_env({node_plan.DRAIN_TIMEOUT_ENV: "12"}, "/t")
     assert env[node_plan.DRAIN_TIMEOUT_ENV] == "12"
+
+
+def test_node_env_keeps_a_router_backoff_the_caller_chose():
+    env = node_env({"RAY_SERVE_ROUTER_RETRY_MAX_BACKOFF_S": "0.5"}, "/t")
+    assert env["RAY_SERVE_ROUTER_RETRY_MAX_BACKOFF_S"] == "0.5"
 
 
 def test_node_plan_is_pure():

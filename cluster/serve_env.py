@@ -1,0 +1,35 @@
+"""Ray Serve settings that only take effect through the environment of Ray's processes.
+
+Serve's router (in the HTTP proxy, and in every handle that calls a member) retries a queued
+request whose replicas are all full with backoff: 25 ms doubling to 0.5 s (Ray 2.60,
+`RAY_SERVE_ROUTER_RETRY_*`). It is not woken when a slot frees, so under overload a queued
+request can sleep up to half a second past a free slot, and the ingress runs below its
+limit while the proxy's queue is full: admitted latency grows beyond the queue it waited in.
+Capping the backoff at 50 ms bounds that extra wait; the price is a few more routing
+attempts per second for at most `max_queued_requests` waiters. Measured side by side with
+`coe chaos` (docs/BENCHMARKS.md section 4).
+
+Serve reads these variables once, at import in each process, so they must be in the
+environment of the Ray nodes (`ray start`, a KubeRay pod) or of the driver that starts a
+private `ray.init()`; a value the user already set wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+
+ROUTER_MAX_BACKOFF_ENV = "RAY_SERVE_ROUTER_RETRY_MAX_BACKOFF_S"
+ROUTER_MAX_BACKOFF_S = "0.05"
+
+
+def serve_env_defaults() -> dict[str, str]:
+    """The variables and values coe-serve's clusters start with."""
+    return {ROUTER_MAX_BACKOFF_ENV: ROUTER_MAX_BACKOFF_S}
+
+
+def with_serve_env(env: MutableMapping[str, str]) -> MutableMapping[str, str]:
+    """Add the defaults to `env` (os.environ before a private ray.init(), or a node's
+    environment) where the variable is not set already; returns `env`."""
+    for name, value in serve_env_defaults().items():
+        env.setdefault(name, value)
+    return env
