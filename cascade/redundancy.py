@@ -52,6 +52,12 @@ class RedundancyConfig(BaseModel):
         "window_ms (at 10 req/s a 60-ms window made the cells, not the timeout, set the "
         "stand-ins' latency: docs/COLLAGE.md)")
     min_window_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
+    skip_answered: bool = Field(
+        default=True,
+        description="send only the images still waiting on a member when the window ends: "
+        "an image whose member calls all ended (none failed) leaves its group unsent, and "
+        "groups are sent at the window's end, not when full. Off: every image is backed up "
+        "(the paper's eager collages)")
     max_inflight_collages: int = Field(
         default=8, ge=1, le=10_000,
         description="collages in flight per ingress replica; a group beyond it goes without "

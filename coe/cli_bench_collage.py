@@ -38,6 +38,9 @@ def register_collage(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--fixed-window", action="store_true",
                    help="always wait --window-ms (default: the window is shortened so the "
                    "cells are back by the earliest straggler timeout)")
+    p.add_argument("--eager-collage", action="store_true",
+                   help="back up every image, as the paper does (default: only the images "
+                   "still waiting on a member when the window ends)")
     p.add_argument("--rounds", type=int, default=d["rounds"].default,
                    help="alternating windows per app (default: %(default)s)")
     p.add_argument("--no-clean-runs", action="store_true", help="skip the no-fault runs")
@@ -58,7 +61,7 @@ def run_collage_command(args: argparse.Namespace) -> int:
         straggler_timeout_ms=timeout if timeout == "adaptive" else float(timeout),
         adaptive_margin=args.adaptive_margin, collage_gpu_class=args.collage_class,
         window_ms=args.window_ms, ready_by_timeout=not args.fixed_window, rounds=args.rounds,
-        clean_runs=not args.no_clean_runs,
+        clean_runs=not args.no_clean_runs, skip_answered=not args.eager_collage,
         out=args.out,
     )
     report = run_collage_bench(options, progress=not (args.json or args.no_progress))

@@ -54,6 +54,7 @@ class RedundancyLedger:
     tier_slow_waits: int = 0  # timeouts waited out: no peer's call on the image had ended
     member_failures: int = 0
     backup_shed_images: int = 0  # images sent without a collage (max_inflight_collages)
+    backup_skipped_images: int = 0  # images whose members all answered before the collage left
     faults: str | None = None
     delayed_calls: int = 0
     by_member: dict[str, int] = field(default_factory=dict)
@@ -78,7 +79,8 @@ class RedundancyLedger:
             "straggler_timeouts": self.straggler_timeouts,
             "tier_slow_waits": self.tier_slow_waits,
             "member_failures": self.member_failures,
-            "backup_shed_images": self.backup_shed_images, "faults": self.faults,
+            "backup_shed_images": self.backup_shed_images,
+            "backup_skipped_images": self.backup_skipped_images, "faults": self.faults,
             "delayed_calls": self.delayed_calls, "answers_from_backup_by_member": self.by_member,
             "straggler_timeout_ms": self.timeout.current_ms() if self.timeout else None,
             "collage_call_median_ms": _ms(self.batcher.call_median_s()) if self.batcher
@@ -111,9 +113,10 @@ class CollageShield:
 
     def __init__(
         self, tier: str, gpu_class: str, batcher: CollageBatcher, timeout: StragglerTimeout,
-        ledger: RedundancyLedger,
+        ledger: RedundancyLedger, skip_answered: bool = False,
     ) -> None:
         self.tier = tier
+        self.skip_answered = skip_answered  # withdraw answered images from unsent groups
         self.gpu_class = gpu_class
         self.batcher = batcher
         self.timeout = timeout
@@ -132,6 +135,8 @@ class CollageRound:
         self.cells = cells
         self.members = members  # the tier's members: each image has members - 1 peers
         self._answered = [asyncio.Event() for _ in cells]  # a member's call on it ended
+        self._open = [members] * len(cells)  # member calls on each image not yet ended
+        self._failed = [False] * len(cells)  # a call on it failed: its cell must stand in
 
     async def _until_it_or_a_peer_ends(self, task: asyncio.Future, r: int) -> None:
         """Wait for the member itself, or for any other member's call on image r to end."""
@@ -163,6 +168,7 @@ class CollageRound:
         started = time.perf_counter()
         task = asyncio.ensure_future(call())
         task.add_done_callback(lambda t: t.cancelled() or self._answered[r].set())
+        task.add_done_callback(lambda t: self._call_ended(r, t))
         behind_peer = False
         try:
             await asyncio.wait({task}, timeout=limit_ms / 1000.0)
@@ -186,6 +192,16 @@ class CollageRound:
         finally:
             if not task.done():
                 task.cancel()
+
+    def _call_ended(self, r: int, task: asyncio.Future) -> None:
+        """Once no call on image r is open and none failed, its unsent cell is not needed."""
+        if not task.cancelled() and task.exception() is not None:
+            self._failed[r] = True
+        self._open[r] -= 1
+        shield = self.shield
+        if (self._open[r] == 0 and not self._failed[r] and shield.skip_answered
+                and shield.batcher.withdraw(self.cells[r])):
+            shield.ledger.backup_skipped_images += 1
 
     async def _race(self, task, cell, member: str, why: str, started: float) -> MemberResult:
         """After the timeout: whichever of the member and the collage cell answers first."""
@@ -292,9 +308,11 @@ def collage_shield(
     batcher = CollageBatcher(
         call_collage, redundancy.grid, redundancy.window_ms / 1000.0, on_collage=on_collage,
         max_inflight=redundancy.max_inflight_collages, on_shed=on_shed, window_for=window_for,
+        flush_when_full=not redundancy.skip_answered,
     )
     ledger.timeout, ledger.batcher = timeout, batcher
-    return CollageShield(tier, redundancy.gpu_class or "", batcher, timeout, ledger)
+    return CollageShield(tier, redundancy.gpu_class or "", batcher, timeout, ledger,
+                         skip_answered=redundancy.skip_answered)
 
 
 def attach_redundancy(config, plans: list, collage_call=None) -> tuple[list, RedundancyLedger]:

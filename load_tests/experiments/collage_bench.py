@@ -50,6 +50,9 @@ class CollageBenchOptions(BaseModel):
                              "waits to fill")
     ready_by_timeout: bool = Field(default=True, description="shorten the window so the "
                                    "cells are back by the earliest straggler timeout")
+    skip_answered: bool = Field(default=True, description="back up only the images still "
+                                "waiting on a member when the window ends (False: the "
+                                "paper's eager collages, every image)")
     clean_runs: bool = Field(default=True, description="also run without faults")
     rounds: int = Field(default=6, ge=1, le=20, description="alternating windows per app "
                         "(short windows: the host's drift hits every app alike)")
@@ -82,6 +85,7 @@ def bench_cascade(mode: str, options: CollageBenchOptions, faults: bool) -> dict
             "straggler_timeout_ms": options.straggler_timeout_ms,
             "adaptive_margin": options.adaptive_margin,
             "ready_by_timeout": options.ready_by_timeout,
+            "skip_answered": options.skip_answered,
         }
     return config
 
@@ -197,6 +201,9 @@ def summarise_mode(windows: list, faults: bool) -> dict:
         "degraded": sum(bool(r.degraded) for r in ok),
         "delayed_member_calls": int(delta("delayed_calls")),
         "backup_calls": int(delta("backup_calls")),
+        "backup_images": int(delta("backup_images")),
+        # images whose members all answered before their collage left: never sent
+        "backup_skipped_images": int(delta("backup_skipped_images")),
         "faults": (last.get("redundancy") or {}).get("faults") if faults else None,
         "emulated": bool(last.get("emulated")),
         "labels": [r.predicted for r in records],

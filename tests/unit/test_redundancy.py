@@ -202,8 +202,9 @@ def test_failed_member_is_replaced_at_once():
     assert not out.tiers[0].failed  # the slot was answered by the collage
 
 
-def test_fast_members_keep_their_answers_and_the_collage_is_still_billed():
-    spec = dict(COLLAGE, straggler_timeout_ms=5000)  # generous: a loaded CI host is slow
+def test_fast_members_keep_their_answers_and_the_eager_collage_is_still_billed():
+    spec = dict(COLLAGE, straggler_timeout_ms=5000,  # generous: a loaded CI host is slow
+                skip_answered=False)  # the paper's eager collages: every image backed up
     runner, ledger = runner_with([FakeMember(0), FakeMember(1)], spec,
                                  collage=FakeCollage(column=2, delay=0.0))
     images = [paint(i, i, (i + 1) % 10) for i in range(6)]  # the collage would disagree
@@ -218,6 +219,72 @@ def test_fast_members_keep_their_answers_and_the_collage_is_still_billed():
     assert all(o.source == "members" and not o.degraded for o in outs)
     assert ledger.answers_from_backup == 0 and ledger.backup_images == 6
     assert ledger.backup_calls == 2  # 4 + 2 (partial) images
+
+
+def test_images_answered_before_their_group_leaves_get_no_collage():
+    spec = dict(COLLAGE, straggler_timeout_ms=5000, window_ms=80)
+    collage = FakeCollage(column=2, delay=0.0)
+    members = [FakeMember(0), FakeMember(1, delay=0.03)]  # every call ends inside the window
+    runner, ledger = runner_with(members, spec, collage=collage)
+    images = [paint(i, i, (i + 1) % 10) for i in range(6)]
+
+    async def go():
+        outs = await runner.run(images)
+        await asyncio.sleep(0.15)  # past the window: nothing is left to send
+        return outs
+
+    outs = asyncio.run(go())
+    assert [o.label for o in outs] == list(range(6))
+    assert collage.seen == [] and ledger.backup_calls == 0 and ledger.device_seconds == 0
+    assert ledger.backup_skipped_images == 6
+    assert all("small/collage" not in o.cost.device_seconds_by_member for o in outs)
+
+
+def test_only_images_still_waiting_at_the_windows_end_go_into_the_collage():
+    spec = dict(COLLAGE, straggler_timeout_ms=60, window_ms=20)
+    slow = FakeMember(1, delay=0.0)
+    delays = iter([0.0, 0.5, 0.0, 0.0, 0.5])  # images 1 and 4: m1 straggles
+
+    async def m1(image):
+        slow.delay = next(delays)
+        return await slow(image)
+
+    collage = FakeCollage(column=2, delay=0.0)
+    runner, ledger = runner_with([FakeMember(0), m1], spec, collage=collage)
+    images = [paint(i, i, i) for i in range(5)]  # the collage agrees with m0
+    outs = asyncio.run(runner.run(images))
+    assert [o.label for o in outs] == list(range(5))
+    assert [o.source for o in outs] == ["members", "collage", "members", "members", "collage"]
+    assert collage.seen == [((64, 64, 3), 2)]  # one partial collage of the two stragglers
+    assert ledger.backup_skipped_images == 3 and ledger.answers_from_backup == 2
+    assert outs[1].latency_ms < 300
+
+
+def test_a_failed_call_keeps_its_image_in_the_group():
+    spec = dict(COLLAGE, straggler_timeout_ms=5000, window_ms=30)
+    collage = FakeCollage(column=2, delay=0.0)
+    runner, ledger = runner_with([FakeMember(0), FakeMember(1, fail=True)], spec,
+                                 collage=collage)
+    (out,) = asyncio.run(runner.run([paint(4, 9, 4)]))
+    assert out.label == 4 and out.source == "collage"
+    assert collage.seen == [((64, 64, 3), 1)] and ledger.backup_skipped_images == 0
+
+
+def test_batcher_withdraws_only_unsent_images():
+    collage = FakeCollage(delay=0.0)
+
+    async def go():
+        batcher = CollageBatcher(collage, grid=2, window_s=0.02, flush_when_full=False)
+        futures = [batcher.submit(paint(0, 0, label)) for label in range(5)]
+        assert batcher.withdraw(futures[1]) and futures[1].cancelled()
+        assert not batcher.withdraw(futures[1])  # already out
+        answers = await asyncio.gather(*(f for i, f in enumerate(futures) if i != 1))
+        assert not batcher.withdraw(futures[0])  # sent: it stays in its collage
+        return answers
+
+    answers = asyncio.run(go())
+    assert [int(a.probs.argmax()) for a in answers] == [0, 2, 3, 4]
+    assert collage.seen == [((64, 64, 3), 4)]  # four left, sent at the window's end
 
 
 def test_member_answer_wins_if_the_collage_fails_too():
