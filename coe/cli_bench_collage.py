@@ -44,6 +44,9 @@ def register_collage(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=int, default=d["rounds"].default,
                    help="alternating windows per app (default: %(default)s)")
     p.add_argument("--no-clean-runs", action="store_true", help="skip the no-fault runs")
+    p.add_argument("--no-aa-control", action="store_true",
+                   help="skip the second no-redundancy app that shows the noise floor of "
+                   "the no-fault p50 ratio")
     p.add_argument("--out", default=d["out"].default)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true",
@@ -61,7 +64,8 @@ def run_collage_command(args: argparse.Namespace) -> int:
         straggler_timeout_ms=timeout if timeout == "adaptive" else float(timeout),
         adaptive_margin=args.adaptive_margin, collage_gpu_class=args.collage_class,
         window_ms=args.window_ms, ready_by_timeout=not args.fixed_window, rounds=args.rounds,
-        clean_runs=not args.no_clean_runs, skip_answered=not args.eager_collage,
+        clean_runs=not args.no_clean_runs, aa_control=not args.no_aa_control,
+        skip_answered=not args.eager_collage,
         out=args.out,
     )
     report = run_collage_bench(options, progress=not (args.json or args.no_progress))

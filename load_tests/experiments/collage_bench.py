@@ -54,6 +54,9 @@ class CollageBenchOptions(BaseModel):
                                 "waiting on a member when the window ends (False: the "
                                 "paper's eager collages, every image)")
     clean_runs: bool = Field(default=True, description="also run without faults")
+    aa_control: bool = Field(default=True, description="with clean_runs: a second "
+                             "no-redundancy app without faults, in the same rounds: the "
+                             "noise floor of the p50 check (an A/A ratio; reported, not judged)")
     rounds: int = Field(default=6, ge=1, le=20, description="alternating windows per app "
                         "(short windows: the host's drift hits every app alike)")
     seed: int = 0
@@ -223,6 +226,15 @@ def compare_clean(base: dict, coll: dict) -> dict:
             "p50_ratio_collage_over_none": _ratio(coll["p50_ms"], base["p50_ms"])}
 
 
+def aa_noise_floor(base: dict, control: dict) -> dict:
+    """Two identical no-redundancy apps, same images, same rounds: how far their p50 and
+    p99 differ with nothing different between them (what this host's noise alone does to
+    the collage/none ratios)."""
+    return {"p50_ms": control["p50_ms"], "p99_ms": control["p99_ms"],
+            "p50_ratio_control_over_none": _ratio(control["p50_ms"], base["p50_ms"]),
+            "p99_ratio_control_over_none": _ratio(control["p99_ms"], base["p99_ms"])}
+
+
 def checks(report: dict) -> dict:
     """The issue's "must show" comparisons, computed (never asserted) from the figures."""
     none, rep, col = (report[m] for m in MODES)
@@ -293,7 +305,10 @@ def run_collage_bench(options: CollageBenchOptions, progress: bool = True) -> di
     report: dict = {}
     plan = [(m, True) for m in MODES]
     if options.clean_runs:
-        plan += [("no_redundancy", False), ("collage", False)]
+        # the A/A control next to no_redundancy, as the collage app is on its other side
+        plan += [("collage", False), ("no_redundancy", False)]
+        if options.aa_control:
+            plan.append(("control", False))
     windows: dict = {key: [] for key in plan}
     try:
         urls = deploy(plan, options)
@@ -318,6 +333,9 @@ def run_collage_bench(options: CollageBenchOptions, progress: bool = True) -> di
     if options.clean_runs:
         base, coll = rows[("no_redundancy", False)], rows[("collage", False)]
         report["without_faults"] = compare_clean(base, coll)
+        if options.aa_control:
+            report["without_faults"]["aa_control"] = aa_noise_floor(
+                base, rows[("control", False)])
     for row in rows.values():
         row.pop("labels", None)
         row.pop("sources", None)

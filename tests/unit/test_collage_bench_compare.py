@@ -1,6 +1,6 @@
 """The collage bench's no-fault comparison: labels changed, and where a cell stood in."""
 
-from load_tests.experiments.collage_bench import checks, compare_clean
+from load_tests.experiments.collage_bench import aa_noise_floor, checks, compare_clean
 
 
 def _row(labels, sources, p50):
@@ -35,3 +35,10 @@ def test_the_checks_read_the_pair_strictly():
     assert out["no_faults_collage_changes_no_label"] is False  # any change counts
     assert out["no_faults_collage_p50_le_1.1x"] is False  # 34 > 1.1 x 30
     assert out["no_faults_collage_billed"] is True
+
+
+def test_the_aa_control_reports_how_far_two_identical_apps_differ():
+    out = aa_noise_floor({"p50_ms": 40.0, "p99_ms": 120.0}, {"p50_ms": 44.0, "p99_ms": 90.0})
+    assert out["p50_ratio_control_over_none"] == 1.1
+    assert out["p99_ratio_control_over_none"] == 0.75
+    assert out["p50_ms"] == 44.0
