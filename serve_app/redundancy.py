@@ -2,16 +2,18 @@
 
 The runner asks the tier's shield for a round per batch (`start(batch)`) and lets the
 round wrap every member call (`protect`). Collage: every image of the batch is submitted
-to the CollageBatcher at once, in parallel with the member calls; a member answer later
-than the straggler timeout (cascade.redundancy.StragglerTimeout) or a failed call is
-replaced by the first of (the late member answer, the image's collage cell), the latter
-marked source "collage". A straggler is slower than its peers: when no other member's call
-on the image has ended by the timeout either, the whole tier is slow (load, not a
-straggler), so the timeout counts again from the first peer's answer; overload then reaches
-the door as 503s instead of collage answers. Replication: each call goes out twice; the
-first answer wins and the other one's device time is redundancy cost. Faults (straggler
-injection, tests and benchmarks only) wrap member callers here too. No Ray imports at
-module level: unit tests drive all of it with fake callers.
+to the CollageBatcher at once, in parallel with the member calls (with `skip_answered`, an
+image whose member calls all ended, none failed, before its group left is withdrawn: it
+needs no backup); a member answer later than the straggler timeout
+(cascade.redundancy.StragglerTimeout) or a failed call is replaced by the first of (the
+late member answer, the image's collage cell), the latter marked source "collage". A
+straggler is slower than its peers: when no other member's call on the image has ended by
+the timeout either, the whole tier is slow (load, not a straggler), so the timeout counts
+again from the first peer's answer; overload then reaches the door as 503s instead of
+collage answers. Replication: each call goes out twice; the first answer wins and the
+other one's device time is redundancy cost. Faults (straggler injection, tests and
+benchmarks only) wrap member callers here too. No Ray imports at module level: unit tests
+drive all of it with fake callers.
 """
 
 from __future__ import annotations
