@@ -60,6 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "soak: how much the p99 moves on this host without faults)")
     parser.add_argument("--soak-burst-every", type=float, default=60.0, metavar="SECONDS",
                         help="--soak: seconds between bad-input + pixel-bomb bursts; 0 = none")
+    parser.add_argument("--soak-capacity-seconds", type=float, default=30.0,
+                        metavar="SECONDS",
+                        help="--soak: length of the closed-loop capacity measurement that "
+                        "sets the soak's 0.7x load (default: %(default)s; the phases' "
+                        "--capacity-seconds, 8, read 32-52 req/s over seven soaks)")
     parser.add_argument("--json", action="store_true", help="print the report on stdout")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run_chaos_command)
@@ -106,15 +111,18 @@ def run_limits_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_chaos_command(args: argparse.Namespace) -> int:
-    from load_tests.chaos.run import DEFAULT_CONFIG, ChaosOptions, run_chaos
+def chaos_options(args: argparse.Namespace):
+    """The ChaosOptions the parsed flags ask for (checked)."""
+    from load_tests.chaos.run import DEFAULT_CONFIG, ChaosOptions
     from load_tests.chaos.soak import parse_duration
 
     if args.kills < 0 or args.overload_seconds <= 0 or args.chaos_seconds <= 0:
         raise ValueError("--kills must be >= 0 and durations > 0")
     if args.soak_kill_every < 0 or args.soak_burst_every < 0:
         raise ValueError("--soak-kill-every and --soak-burst-every must be >= 0 (0 = off)")
-    options = ChaosOptions(
+    if args.soak_capacity_seconds <= 0:
+        raise ValueError("--soak-capacity-seconds must be > 0")
+    return ChaosOptions(
         config=args.config or DEFAULT_CONFIG, port=args.port,
         capacity_seconds=args.capacity_seconds, overload_seconds=args.overload_seconds,
         overload_factor=args.overload_factor, chaos_seconds=args.chaos_seconds,
@@ -123,7 +131,14 @@ def run_chaos_command(args: argparse.Namespace) -> int:
         attacks=not args.no_attacks,
         soak_seconds=parse_duration(args.soak) if args.soak else None,
         soak_kill_every_s=args.soak_kill_every, soak_burst_every_s=args.soak_burst_every,
+        soak_capacity_seconds=args.soak_capacity_seconds,
     )
+
+
+def run_chaos_command(args: argparse.Namespace) -> int:
+    from load_tests.chaos.run import run_chaos
+
+    options = chaos_options(args)
     report = run_chaos(options)
     out = args.out or Path("reports") / f"chaos-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     out = out if out.suffix == ".json" else out / "report.json"
