@@ -3,13 +3,12 @@
 Images submitted within `window_s` of the first one in a group are tiled into one s x s
 collage (zoo.collage_grid); a group is sent as soon as it has s^2 images, or when the
 window ends with fewer (a partial collage, empty cells padded). Each submitted image gets
-a future of its own cell's answer. An image whose members all answered before its group
-left can be withdrawn (`withdraw`): it needs no backup, and with `flush_when_full=False`
-groups wait for the window's end so that only images still waiting are sent. At most
-`max_inflight` collages are in flight: a group beyond that is shed (its futures fail with
-BackupShed and the members answer alone), since a backup that queues behind a saturated
-cluster only adds load. No Ray here: the collage
-call is any async function, so unit tests pass a fake.
+a future of its own cell's answer. With `only_waiting`, groups leave at the window's end,
+not when full, and an image whose members all answered before then is withdrawn
+(`withdraw`): only images still waiting are tiled. At most `max_inflight` collages are in
+flight: a group beyond that is shed (its futures fail with BackupShed and the members
+answer alone), since a backup that queues behind a saturated cluster only adds load. No
+Ray here: the collage call is any async function, so unit tests pass a fake.
 """
 
 from __future__ import annotations
@@ -67,7 +66,7 @@ class CollageBatcher:
         max_inflight: int = 8,
         on_shed: Callable[[int], None] | None = None,
         window_for: Callable[[float | None], float] | None = None,
-        flush_when_full: bool = True,
+        only_waiting: bool = False,
     ) -> None:
         if max_inflight < 1:
             raise ValueError("max_inflight_collages must be >= 1")
@@ -82,7 +81,7 @@ class CollageBatcher:
         self.on_collage = on_collage  # told about every answered collage (billing)
         self.max_inflight = max_inflight
         self.on_shed = on_shed  # told the image count of every shed group
-        self.flush_when_full = flush_when_full  # False: send at the window's end only
+        self.only_waiting = only_waiting  # send at the window's end; answered images leave
         self._pending: list[tuple[np.ndarray, asyncio.Future]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Task] = set()
@@ -92,7 +91,7 @@ class CollageBatcher:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending.append((fit_cell(image), future))
-        if self.flush_when_full and len(self._pending) >= self.capacity:
+        if not self.only_waiting and len(self._pending) >= self.capacity:
             self._flush()
         elif self._timer is None:
             self._timer = loop.call_later(self.current_window_s(), self._flush)
@@ -102,7 +101,10 @@ class CollageBatcher:
         """Take a not-yet-sent image out of its group (its answer is no longer needed).
 
         True if it was still waiting; its future is cancelled. A sent image stays in its
-        collage (the pass runs and is billed whole either way)."""
+        collage (the pass runs and is billed whole either way); without `only_waiting`
+        every image is backed up and nothing is withdrawn."""
+        if not self.only_waiting:
+            return False
         kept = [entry for entry in self._pending if entry[1] is not future]
         if len(kept) == len(self._pending):
             return False

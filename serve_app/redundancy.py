@@ -115,10 +115,9 @@ class CollageShield:
 
     def __init__(
         self, tier: str, gpu_class: str, batcher: CollageBatcher, timeout: StragglerTimeout,
-        ledger: RedundancyLedger, skip_answered: bool = False,
+        ledger: RedundancyLedger,
     ) -> None:
         self.tier = tier
-        self.skip_answered = skip_answered  # withdraw answered images from unsent groups
         self.gpu_class = gpu_class
         self.batcher = batcher
         self.timeout = timeout
@@ -169,7 +168,6 @@ class CollageRound:
         limit_ms = shield.timeout.timeout_ms(member)
         started = time.perf_counter()
         task = asyncio.ensure_future(call())
-        task.add_done_callback(lambda t: t.cancelled() or self._answered[r].set())
         task.add_done_callback(lambda t: self._call_ended(r, t))
         behind_peer = False
         try:
@@ -196,14 +194,15 @@ class CollageRound:
                 task.cancel()
 
     def _call_ended(self, r: int, task: asyncio.Future) -> None:
-        """Once no call on image r is open and none failed, its unsent cell is not needed."""
-        if not task.cancelled() and task.exception() is not None:
-            self._failed[r] = True
+        """A member's call on image r ended: its peers learn of it, and once no call on r is
+        open and none failed, r's unsent cell is not needed (CollageBatcher.withdraw)."""
+        if not task.cancelled():
+            self._answered[r].set()
+            self._failed[r] = self._failed[r] or task.exception() is not None
         self._open[r] -= 1
-        shield = self.shield
-        if (self._open[r] == 0 and not self._failed[r] and shield.skip_answered
-                and shield.batcher.withdraw(self.cells[r])):
-            shield.ledger.backup_skipped_images += 1
+        if (self._open[r] == 0 and not self._failed[r]
+                and self.shield.batcher.withdraw(self.cells[r])):
+            self.shield.ledger.backup_skipped_images += 1
 
     async def _race(self, task, cell, member: str, why: str, started: float) -> MemberResult:
         """After the timeout: whichever of the member and the collage cell answers first."""
@@ -310,11 +309,10 @@ def collage_shield(
     batcher = CollageBatcher(
         call_collage, redundancy.grid, redundancy.window_ms / 1000.0, on_collage=on_collage,
         max_inflight=redundancy.max_inflight_collages, on_shed=on_shed, window_for=window_for,
-        flush_when_full=not redundancy.skip_answered,
+        only_waiting=redundancy.skip_answered,
     )
     ledger.timeout, ledger.batcher = timeout, batcher
-    return CollageShield(tier, redundancy.gpu_class or "", batcher, timeout, ledger,
-                         skip_answered=redundancy.skip_answered)
+    return CollageShield(tier, redundancy.gpu_class or "", batcher, timeout, ledger)
 
 
 def attach_redundancy(config, plans: list, collage_call=None) -> tuple[list, RedundancyLedger]:

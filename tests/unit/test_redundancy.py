@@ -274,7 +274,7 @@ def test_batcher_withdraws_only_unsent_images():
     collage = FakeCollage(delay=0.0)
 
     async def go():
-        batcher = CollageBatcher(collage, grid=2, window_s=0.02, flush_when_full=False)
+        batcher = CollageBatcher(collage, grid=2, window_s=0.02, only_waiting=True)
         futures = [batcher.submit(paint(0, 0, label)) for label in range(5)]
         assert batcher.withdraw(futures[1]) and futures[1].cancelled()
         assert not batcher.withdraw(futures[1])  # already out
