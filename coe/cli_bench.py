@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     register_collage(commands)
     _register_budget(commands)
     _register_budget_stream(commands)
+    _register_replica_start(commands)
 
 
 def _common(parser: argparse.ArgumentParser, out: str) -> None:
@@ -320,4 +321,41 @@ def run_budget_live_command(args: argparse.Namespace) -> int:
     print(json.dumps(summary, indent=None if args.json else 1))
     if not args.json:
         print(f"report: {options.out}/report.json, {options.out}/budget_live.png")
+    return 0
+
+
+def _register_replica_start(commands: argparse._SubParsersAction) -> None:
+    from load_tests.experiments.replica_start import ReplicaStartOptions
+
+    d = ReplicaStartOptions.model_fields
+    p = commands.add_parser(
+        "replica-start", help="CPU a new member replica spends starting (what a restart or "
+        "a scale-up takes from a serving host)",
+        description="The member deployment's constructor in fresh processes, alternating "
+        "with a variant that also imports torchvision (the old start-up); medians and ratio.",
+    )
+    p.add_argument("--model", default=d["model"].default)
+    p.add_argument("--rounds", type=int, default=d["rounds"].default)
+    p.add_argument("--out", default=d["out"].default,
+                   help="report directory (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_replica_start)
+
+
+def _run_replica_start(args: argparse.Namespace) -> int:
+    from load_tests.experiments.replica_start import ReplicaStartOptions, run_replica_start
+
+    options = ReplicaStartOptions(model=args.model, rounds=args.rounds, out=args.out)
+    report = run_replica_start(options, progress=not (args.json or args.no_progress))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for variant in ("member", "with_torchvision"):
+            row = report[variant]
+            print(f"{variant:17s} cpu_s median {row['cpu_s_median']} wall_s median "
+                  f"{row['wall_s_median']} (torch._dynamo imported: "
+                  f"{row['torch_dynamo_imported']})")
+        print(f"cpu ratio member / with_torchvision: "
+              f"{report['cpu_ratio_member_over_with_torchvision']}")
     return 0

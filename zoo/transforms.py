@@ -1,13 +1,22 @@
-"""Preprocessing: the same normalisation on two paths (uint8 batches and single PIL images).
+"""Preprocessing: the same normalisation on three paths (uint8 batches, and single PIL images).
 
-The batch path (transforms.v2 on uint8 tensors) is what serving and evaluation use; the PIL
-path reproduces how the pretrained CIFAR ResNets were trained, so a test can prove they agree.
+The batch path (`cifar_batch_transform`, uint8 tensors) is what serving and evaluation use:
+torchvision's v2.ToDtype(scale=True) + v2.Normalize arithmetic in plain torch, so that a
+member replica never imports torchvision, whose package import pulls in torch._dynamo (via
+torchvision.ops) and costs a new replica about 2 CPU-s of its start on this host
+(`coe bench replica-start`, docs/BENCHMARKS.md). The torchvision v2 pipeline
+(`cifar_v2_transform`) and the PIL recipe the pretrained CIFAR ResNets were trained with
+(`cifar_pil_transform`) are the references the unit tests hold it to.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-from torchvision.transforms import v2
+
+if TYPE_CHECKING:
+    from torchvision.transforms import v2
 
 CIFAR_MEAN = (0.485, 0.456, 0.406)
 CIFAR_STD = (0.229, 0.224, 0.225)
@@ -15,8 +24,32 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def cifar_batch_transform() -> v2.Compose:
-    """uint8 (N,3,H,W) -> normalised float32 (N,3,H,W)."""
+class ScaleAndNormalize(torch.nn.Module):
+    """uint8 (N,3,H,W) -> float32 / 255, minus `mean`, over `std`, per channel: the same
+    operations, in the same order, as v2.ToDtype(float32, scale=True) + v2.Normalize."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.mean, self.std = tuple(mean), tuple(std)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype != torch.uint8:
+            raise TypeError(f"expected a uint8 image batch, got {images.dtype}")
+        out = images.to(torch.float32).mul_(1.0 / 255)
+        mean = torch.as_tensor(self.mean, dtype=out.dtype, device=out.device).view(-1, 1, 1)
+        std = torch.as_tensor(self.std, dtype=out.dtype, device=out.device).view(-1, 1, 1)
+        return out.sub(mean).div_(std)
+
+
+def cifar_batch_transform() -> ScaleAndNormalize:
+    """uint8 (N,3,H,W) -> normalised float32 (N,3,H,W), without importing torchvision."""
+    return ScaleAndNormalize(CIFAR_MEAN, CIFAR_STD)
+
+
+def cifar_v2_transform() -> v2.Compose:
+    """The torchvision v2 pipeline `cifar_batch_transform` reproduces (tests hold them equal)."""
+    from torchvision.transforms import v2
+
     return v2.Compose(
         [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=CIFAR_MEAN, std=CIFAR_STD)]
     )
@@ -31,6 +64,8 @@ def cifar_pil_transform():
 
 def imagenet_batch_transform(size: int = 224) -> v2.Compose:
     """uint8 (N,3,H,W) -> resized, ImageNet-normalised float32, for torchvision: specs."""
+    from torchvision.transforms import v2
+
     return v2.Compose(
         [
             v2.Resize((size, size), antialias=True),

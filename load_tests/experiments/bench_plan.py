@@ -7,8 +7,10 @@ functions that unit tests check on synthetic numbers.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -141,3 +143,12 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or denominator is None or denominator == 0 or math.isnan(denominator):
         return None
     return numerator / denominator
+
+
+def write_json_report(report: dict, out_dir: str, name: str) -> Path:
+    """Write `report` as `<out_dir>/<name>` (indented JSON), creating the directory."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return path

@@ -18,13 +18,13 @@ requests (not measured) let the adaptive straggler timeout learn each member's p
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, Field
+
+from load_tests.experiments.bench_plan import write_json_report
 
 MODES = ("no_redundancy", "replication", "collage")
 EMULATED_RESOURCES = {"accelerator_type:T4": 8, "accelerator_type:L4": 8}
@@ -354,7 +354,5 @@ def run_collage_bench(options: CollageBenchOptions, progress: bool = True) -> di
         "started_unix": started,
         "seconds": round(time.time() - started, 1),
     }
-    out = Path(options.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "collage_bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json_report(report, options.out, "collage_bench.json")
     return report
