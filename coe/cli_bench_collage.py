@@ -53,6 +53,17 @@ def register_collage(commands: argparse._SubParsersAction) -> None:
                    help="no progress bars (as every other coe bench; --json implies it)")
     p.set_defaults(func=run_collage_command)
 
+    s = commands.add_parser(
+        "collage-summary",
+        help="saved collage bench reports side by side: the p99 check and its no-fault floor",
+        description="For each report: the collage p99 with faults, and without any fault, "
+        "over the no-redundancy p99 with faults. The no-fault figure is about the lowest "
+        "the 0.5x p99 check can reach in that run (a noisy reference, not a bound).",
+    )
+    s.add_argument("reports", nargs="+", help="collage_bench.json files")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.set_defaults(func=run_collage_summary_command)
+
 
 def run_collage_command(args: argparse.Namespace) -> int:
     from load_tests.experiments.collage_bench import CollageBenchOptions, run_collage_bench
@@ -79,4 +90,23 @@ def run_collage_command(args: argparse.Namespace) -> int:
                   f"collage_answers={row['collage_answers']}")
         print(f"{report['setup']['faults']}; checks: {report['checks']}")
         print(f"report: {options.out}/collage_bench.json")
+    return 0
+
+
+def run_collage_summary_command(args: argparse.Namespace) -> int:
+    from load_tests.experiments.collage_floor import summarise_reports
+
+    summary = summarise_reports(args.reports)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{'report':48s} {'faulted':>8s} {'floor':>8s} {'none nf':>8s}  check")
+    for row in summary["rows"]:
+        print(f"{row['report'][-48:]:48s} {row['collage_faulted']!s:>8s} "
+              f"{row['collage_no_fault_floor']!s:>8s} {row['no_redundancy_no_fault']!s:>8s}  "
+              f"{'held' if row['check_held'] else 'missed'}")
+    print(f"{summary['runs']} runs: check held in {summary['check_held']}; the no-fault floor "
+          f"was above the 0.5 target in {summary['floor_above_target']}, and the check held "
+          f"in {summary['check_held_with_floor_above_target']} of those (median floor "
+          f"{summary['floor_median']})")
     return 0

@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from load_tests.experiments.bench_plan import write_json_report
+from load_tests.experiments.collage_floor import p99_floor
 
 MODES = ("no_redundancy", "replication", "collage")
 EMULATED_RESOURCES = {"accelerator_type:T4": 8, "accelerator_type:L4": 8}
@@ -340,6 +341,7 @@ def run_collage_bench(options: CollageBenchOptions, progress: bool = True) -> di
         row.pop("labels", None)
         row.pop("sources", None)
     report["checks"] = checks(report)
+    report["diagnosis"] = {"p99_floor": p99_floor(report)}  # not judged
     report["setup"] = {
         "options": options.model_dump(),
         "faults": f"{options.fault_fraction:.0%} of member calls delayed "
