@@ -357,6 +357,17 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
     }
 
 
+def capacity_after(offered_rps: float | None, start_rps: float, end_rps: float | None) -> dict:
+    """The soak's capacity read again at its end, and its load against both readings."""
+    def factor(capacity):
+        return round(offered_rps / capacity, 3) if offered_rps and capacity else None
+
+    return {"capacity_rps": round(end_rps, 2) if end_rps else None,
+            "start_over_end": round(start_rps / end_rps, 3) if end_rps else None,
+            "load_factor_of_start": factor(start_rps), "load_factor_of_end": factor(end_rps),
+            "note": "diagnosis, not judged: the same closed loop after the soak"}
+
+
 def _soak(options, config, base, targets, deploy_s) -> dict[str, Any]:
     """Warm up, measure capacity, then the soak (load_tests/chaos/soak.py)."""
     from load_tests.chaos.soak import run_soak_phases
@@ -375,8 +386,15 @@ def _soak(options, config, base, targets, deploy_s) -> dict[str, Any]:
         lambda u, imgs, spec, secs: _load(u, imgs, spec, secs, 30, options.progress),
         lambda text: _say(options, text), kill_every_s=options.soak_kill_every_s,
         burst_every_s=options.soak_burst_every_s)
+    # Diagnosis, not judged: the same closed loop again after the soak. A start reading
+    # well above it means the soak ran at more than its nominal load factor of the
+    # capacity the host had over the run (this host's speed moves from minute to minute).
+    _say(options, "soak: capacity again, after the soak (diagnosis)")
+    end = _load(url, images, "closed:8", options.soak_capacity_seconds, 30, options.progress)
     return {"config": str(options.config), "deploy_s": round(deploy_s, 1),
-            "mode": "soak", "capacity_seconds": options.soak_capacity_seconds, **report}
+            "mode": "soak", "capacity_seconds": options.soak_capacity_seconds, **report,
+            "capacity_after": capacity_after(report["offered_rps"], report["capacity_rps"],
+                                             end.summary.throughput_rps)}
 
 
 def _attack_phases(options, config, base, images) -> dict[str, Any]:

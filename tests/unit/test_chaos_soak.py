@@ -130,3 +130,14 @@ def test_a_baseline_soak_kills_nothing_and_sends_no_bursts(monkeypatch):
     assert calls == [] and report["replica_kills"] == [] and report["bad_input_bursts"] == []
     assert report["kill_every_s"] == 0 and report["burst_every_s"] == 0
     assert report["verdict"]["minute_p99_ok"]
+
+
+def test_capacity_after_gives_the_load_factor_of_both_readings():
+    from load_tests.chaos.run import capacity_after
+
+    out = capacity_after(offered_rps=28.0, start_rps=40.0, end_rps=32.0)
+    assert out["capacity_rps"] == 32.0
+    assert out["start_over_end"] == 1.25
+    assert out["load_factor_of_start"] == 0.7
+    assert out["load_factor_of_end"] == 0.875
+    assert capacity_after(28.0, 40.0, None)["load_factor_of_end"] is None
