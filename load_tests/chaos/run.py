@@ -390,11 +390,31 @@ def _soak(options, config, base, targets, deploy_s) -> dict[str, Any]:
     # well above it means the soak ran at more than its nominal load factor of the
     # capacity the host had over the run (this host's speed moves from minute to minute).
     _say(options, "soak: capacity again, after the soak (diagnosis)")
-    end = _load(url, images, "closed:8", options.soak_capacity_seconds, 30, options.progress)
+    try:  # a diagnosis must never cost the soak its report
+        recovered_s = _wait_last_kill_recovered(report["replica_kills"], dict(targets))
+        end = _load(url, images, "closed:8", options.soak_capacity_seconds, 30,
+                    options.progress)
+        after = {**capacity_after(report["offered_rps"], report["capacity_rps"],
+                                  end.summary.throughput_rps),
+                 "waited_for_last_kill_s": recovered_s}
+    except Exception as exc:  # noqa: BLE001 - reported in the report, not raised
+        after = {"error": f"{type(exc).__name__}: {exc}"}
     return {"config": str(options.config), "deploy_s": round(deploy_s, 1),
             "mode": "soak", "capacity_seconds": options.soak_capacity_seconds, **report,
-            "capacity_after": capacity_after(report["offered_rps"], report["capacity_rps"],
-                                             end.summary.throughput_rps)}
+            "capacity_after": after}
+
+
+def _wait_last_kill_recovered(kills: list[dict], replicas: dict[str, int]) -> float | None:
+    """Seconds until the last killed replica's deployment runs all its replicas again (the
+    end reading must not measure a restart); None if there was no kill or it timed out."""
+    from load_tests.chaos.faults import wait_recovered
+
+    last = next((k for k in reversed(kills) if "actor" in k), None)
+    if last is None:
+        return None
+    waited = wait_recovered(APP, last["deployment"], last["actor"],
+                            replicas.get(last["deployment"], 1))
+    return None if waited is None else round(waited, 1)
 
 
 def _attack_phases(options, config, base, images) -> dict[str, Any]:

@@ -141,3 +141,12 @@ def test_capacity_after_gives_the_load_factor_of_both_readings():
     assert out["load_factor_of_start"] == 0.7
     assert out["load_factor_of_end"] == 0.875
     assert capacity_after(28.0, 40.0, None)["load_factor_of_end"] is None
+
+
+def test_no_wait_for_recovery_without_a_kill():
+    from load_tests.chaos.run import _wait_last_kill_recovered
+
+    assert _wait_last_kill_recovered([], {"tier0-cnn_a": 2}) is None
+    assert _wait_last_kill_recovered([{"at_s": 120.0, "deployment": "tier0-cnn_a",
+                                       "error": "RuntimeError: no live replica"}],
+                                     {"tier0-cnn_a": 2}) is None
