@@ -1,12 +1,12 @@
-"""Preprocessing: the same normalisation on three paths (uint8 batches, and single PIL images).
+"""Preprocessing: the same normalisation on uint8 batches and on single PIL images.
 
 The batch path (`cifar_batch_transform`, uint8 tensors) is what serving and evaluation use:
 torchvision's v2.ToDtype(scale=True) + v2.Normalize arithmetic in plain torch, so that a
 member replica never imports torchvision, whose package import pulls in torch._dynamo (via
-torchvision.ops) and costs a new replica about 2 CPU-s of its start on this host
-(`coe bench replica-start`, docs/BENCHMARKS.md). The torchvision v2 pipeline
-(`cifar_v2_transform`) and the PIL recipe the pretrained CIFAR ResNets were trained with
-(`cifar_pil_transform`) are the references the unit tests hold it to.
+torchvision.ops) and cost a new replica's constructor about 1.3 CPU-s on this host (2.78
+against 1.51 CPU-s, `coe bench replica-start`, docs/BENCHMARKS.md section 7). The
+torchvision v2 pipeline (`cifar_v2_transform`) and the PIL recipe the pretrained CIFAR
+ResNets were trained with (`cifar_pil_transform`) are the references the unit tests hold it to.
 """
 
 from __future__ import annotations
@@ -30,15 +30,15 @@ class ScaleAndNormalize(torch.nn.Module):
 
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
-        self.mean, self.std = tuple(mean), tuple(std)
+        # built once, not per batch; buffers follow the module's .to(device)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(-1, 1, 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.dtype != torch.uint8:
             raise TypeError(f"expected a uint8 image batch, got {images.dtype}")
         out = images.to(torch.float32).mul_(1.0 / 255)
-        mean = torch.as_tensor(self.mean, dtype=out.dtype, device=out.device).view(-1, 1, 1)
-        std = torch.as_tensor(self.std, dtype=out.dtype, device=out.device).view(-1, 1, 1)
-        return out.sub(mean).div_(std)
+        return out.sub(self.mean.to(out.device)).div_(self.std.to(out.device))
 
 
 def cifar_batch_transform() -> ScaleAndNormalize:

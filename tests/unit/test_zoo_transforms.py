@@ -36,10 +36,11 @@ def test_imagenet_transform_resizes():
 def test_batch_path_equals_torchvision_v2_pipeline_bit_for_bit():
     rng = np.random.default_rng(1)
     images = torch.from_numpy(rng.integers(0, 256, size=(5, 3, 17, 23), dtype=np.uint8))
+    before = images.clone()
     ours, reference = cifar_batch_transform()(images), cifar_v2_transform()(images)
     assert ours.dtype == reference.dtype == torch.float32
     assert torch.equal(ours, reference)
-    assert torch.equal(images, images.clone())  # the input batch is left as it was
+    assert torch.equal(images, before)  # the input batch is left as it was
 
 
 def test_batch_path_refuses_float_input():
