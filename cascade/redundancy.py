@@ -40,6 +40,13 @@ class RedundancyConfig(BaseModel):
     adaptive_min_samples: int = Field(default=20, ge=1)
     adaptive_initial_ms: float = Field(default=200.0, gt=0, description="before min_samples")
     adaptive_floor_ms: float = Field(default=5.0, ge=0)
+    peer_lag_margin: float | None = Field(
+        default=None, ge=1.0, le=50.0,
+        description="a member whose peer answered is a straggler once it is this many times "
+        "its usual lag behind the tier's first answer (p95 of its recent lags, at least "
+        "peer_lag_floor_ms): a slowdown of the whole host delays every member alike and "
+        "cancels out. None: the own-latency timeout above only")
+    peer_lag_floor_ms: float = Field(default=10.0, ge=0.0, le=10_000.0)
     window_ms: float = Field(
         default=60.0, ge=0.0, le=1000.0,
         description="the longest a partial collage waits to fill"
@@ -182,6 +189,11 @@ class StragglerTimeout:
         ring = self._latencies.setdefault(member, deque(maxlen=self.window))
         ring.append(float(latency_ms))
 
+    def median_ms(self) -> dict[str, float]:
+        """Each member's median answered latency, once min_samples are known."""
+        return {member: float(np.median(np.asarray(ring)))
+                for member, ring in self._latencies.items() if len(ring) >= self.min_samples}
+
     def current_ms(self) -> dict[str, float]:
         """Each member's timeout now (GET /v1/stats: what a straggler must exceed)."""
         return {member: round(self.timeout_ms(member), 1) for member in self._latencies}
@@ -201,3 +213,60 @@ class StragglerTimeout:
         if ring is None or len(ring) < self.min_samples:
             return self.initial_ms
         return max(self.floor_ms, self.margin * float(np.percentile(np.asarray(ring), 95)))
+
+
+class PeerLag:
+    """How far behind the tier's first answer each member usually answers, and the slack
+    after which it counts as a straggler (`RedundancyConfig.peer_lag_margin`).
+
+    A member that answered first has lag 0. Only answers the member gave itself are
+    observed (as in StragglerTimeout).
+    """
+
+    def __init__(self, margin: float | None = None, floor_ms: float = 10.0,
+                 window: int = 200, min_samples: int = 20) -> None:
+        self.margin = margin
+        self.floor_ms = floor_ms
+        self.min_samples = min_samples
+        self.window = window
+        self._lags: dict[str, deque[float]] = {}
+
+    @classmethod
+    def from_config(cls, config: RedundancyConfig) -> PeerLag:
+        return cls(margin=config.peer_lag_margin, floor_ms=config.peer_lag_floor_ms,
+                   window=config.adaptive_window, min_samples=config.adaptive_min_samples)
+
+    def observe(self, member: str, lag_ms: float) -> None:
+        self._lags.setdefault(member, deque(maxlen=self.window)).append(max(0.0, lag_ms))
+
+    def slack_ms(self, member: str) -> float | None:
+        """How long after the tier's first answer the member becomes a straggler; None
+        while the rule is off or fewer than min_samples lags are known."""
+        ring = self._lags.get(member)
+        if self.margin is None or ring is None or len(ring) < self.min_samples:
+            return None
+        return max(self.floor_ms, self.margin * float(np.percentile(np.asarray(ring), 95)))
+
+    def earliest_declaration_ms(self, median_latency_ms: dict[str, float]) -> float | None:
+        """When a straggler is typically declared, from the member calls' start: for each
+        member, its fastest peer's median latency plus its slack; the earliest of those
+        (None until a slack and a peer's median are known). A fast member straggles only
+        after its slower peer answered, so its declaration comes late, not at the tier's
+        usual first answer."""
+        times = []
+        for member in self._lags:
+            slack = self.slack_ms(member)
+            peers = [ms for other, ms in median_latency_ms.items() if other != member]
+            if slack is not None and peers:
+                times.append(min(peers) + slack)
+        return min(times) if times else None
+
+    def snapshot(self) -> dict:
+        """Per member: lag p50 / p95 and the slack in force (GET /v1/stats)."""
+        out = {}
+        for member, ring in self._lags.items():
+            p50, p95 = np.percentile(np.asarray(ring), [50, 95])
+            slack = self.slack_ms(member)
+            out[member] = {"lag_p50": round(float(p50), 1), "lag_p95": round(float(p95), 1),
+                           "slack_ms": None if slack is None else round(slack, 1)}
+        return out

@@ -30,6 +30,9 @@ def register_collage(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--adaptive-margin", type=float, default=d["adaptive_margin"].default,
                    help="adaptive timeout = margin x the member's recent p95 (default: "
                    "%(default)s)")
+    p.add_argument("--peer-lag-margin", type=float, default=None,
+                   help="a member is a straggler once this many times its usual lag (p95) "
+                   "behind the tier's first answer (default: off, the adaptive timeout)")
     p.add_argument("--collage-class", default=d["collage_gpu_class"].default,
                    help="the collage deployment's GPU class (default: %(default)s, the "
                    "protected tier's, so extra device time compares on one device)")
@@ -73,7 +76,8 @@ def run_collage_command(args: argparse.Namespace) -> int:
         port=args.port, rate=args.rate, requests=args.requests, warmup=args.warmup,
         fault_fraction=args.fault_fraction, fault_factor=args.fault_factor, grid=args.grid,
         straggler_timeout_ms=timeout if timeout == "adaptive" else float(timeout),
-        adaptive_margin=args.adaptive_margin, collage_gpu_class=args.collage_class,
+        adaptive_margin=args.adaptive_margin, peer_lag_margin=args.peer_lag_margin,
+        collage_gpu_class=args.collage_class,
         window_ms=args.window_ms, ready_by_timeout=not args.fixed_window, rounds=args.rounds,
         clean_runs=not args.no_clean_runs, aa_control=not args.no_aa_control,
         skip_answered=not args.eager_collage,

@@ -28,6 +28,7 @@ import numpy as np
 
 from cascade.redundancy import (
     FaultsConfig,
+    PeerLag,
     RedundancyConfig,
     StragglerTimeout,
     ready_by_timeout_window_s,
@@ -62,6 +63,8 @@ class RedundancyLedger:
     by_member: dict[str, int] = field(default_factory=dict)
     # the collage shield's timeout policy, read for its current values (not a counter)
     timeout: StragglerTimeout | None = field(default=None, repr=False, compare=False)
+    # how far behind the tier's first answer each member answers (and the peer-lag rule)
+    peer_lag: PeerLag | None = field(default=None, repr=False, compare=False)
     # and its batcher (the collage call's recent median, the window now)
     batcher: CollageBatcher | None = field(default=None, repr=False, compare=False)
     # per stand-in answer: how long after the member was declared a straggler its cell
@@ -85,6 +88,8 @@ class RedundancyLedger:
             "backup_skipped_images": self.backup_skipped_images, "faults": self.faults,
             "delayed_calls": self.delayed_calls, "answers_from_backup_by_member": self.by_member,
             "straggler_timeout_ms": self.timeout.current_ms() if self.timeout else None,
+            "peer_lag_ms": self.peer_lag.snapshot() if self.peer_lag else None,
+            "peer_lag_rule": bool(self.peer_lag and self.peer_lag.margin is not None),
             "collage_call_median_ms": _ms(self.batcher.call_median_s()) if self.batcher
             else None,
             "collage_window_ms": _ms(self.batcher.current_window_s()) if self.batcher
@@ -115,13 +120,14 @@ class CollageShield:
 
     def __init__(
         self, tier: str, gpu_class: str, batcher: CollageBatcher, timeout: StragglerTimeout,
-        ledger: RedundancyLedger,
+        ledger: RedundancyLedger, peer_lag: PeerLag | None = None,
     ) -> None:
         self.tier = tier
         self.gpu_class = gpu_class
         self.batcher = batcher
         self.timeout = timeout
         self.ledger = ledger
+        self.peer_lag = peer_lag or PeerLag()
 
     def start(self, batch, members: int) -> CollageRound:
         return CollageRound(self, [self.batcher.submit(image) for image in batch], members)
@@ -138,6 +144,8 @@ class CollageRound:
         self._answered = [asyncio.Event() for _ in cells]  # a member's call on it ended
         self._open = [members] * len(cells)  # member calls on each image not yet ended
         self._failed = [False] * len(cells)  # a call on it failed: its cell must stand in
+        self._first_end: list[float | None] = [None] * len(cells)  # the first call to end
+        self._first_member: list[int | None] = [None] * len(cells)  # ...and whose it was
 
     async def _until_it_or_a_peer_ends(self, task: asyncio.Future, r: int) -> None:
         """Wait for the member itself, or for any other member's call on image r to end."""
@@ -166,12 +174,21 @@ class CollageRound:
         """The member's answer, or its image's collage cell if the member straggles/fails."""
         shield = self.shield
         limit_ms = shield.timeout.timeout_ms(member)
+        slack_ms = shield.peer_lag.slack_ms(member) if self.members > 1 else None
         started = time.perf_counter()
         task = asyncio.ensure_future(call())
-        task.add_done_callback(lambda t: self._call_ended(r, t))
+        task.add_done_callback(lambda t: self._call_ended(r, m, t))
         behind_peer = False
         try:
-            await asyncio.wait({task}, timeout=limit_ms / 1000.0)
+            if slack_ms is not None:  # the peer-lag rule: only the lag behind a peer counts
+                limit_ms = slack_ms
+                await self._until_it_or_a_peer_ends(task, r)
+                if not task.done():
+                    since_s = time.perf_counter() - (self._first_end[r] or started)
+                    await asyncio.wait({task}, timeout=max(0.0, slack_ms / 1000.0 - since_s))
+                    behind_peer = True
+            else:
+                await asyncio.wait({task}, timeout=limit_ms / 1000.0)
             if not task.done() and self.members > 1 and not self._answered[r].is_set():
                 shield.ledger.tier_slow_waits += 1  # no call ended: load, not a straggler
                 await self._until_it_or_a_peer_ends(task, r)
@@ -179,7 +196,7 @@ class CollageRound:
                     await asyncio.wait({task}, timeout=limit_ms / 1000.0)
                     behind_peer = True
             if _ok(task):
-                shield.timeout.observe(member, (time.perf_counter() - started) * 1000.0)
+                self._observe(m, member, r, started)
                 return task.result()
             if task.done():
                 shield.ledger.member_failures += 1
@@ -188,15 +205,26 @@ class CollageRound:
                 shield.ledger.straggler_timeouts += 1
                 why = (f"{limit_ms:.0f} ms behind the tier's first answer" if behind_peer
                        else f"later than {limit_ms:.0f} ms")
-            return await self._race(task, self.cells[r], member, why, started)
+            return await self._race(task, m, r, member, why, started)
         finally:
             if not task.done():
                 task.cancel()
 
-    def _call_ended(self, r: int, task: asyncio.Future) -> None:
+    def _observe(self, m: int, member: str, r: int, started: float) -> None:
+        """An answer the member gave itself: its latency, and its lag behind the tier's
+        first answer on the image (0 when it was the first)."""
+        now = time.perf_counter()
+        self.shield.timeout.observe(member, (now - started) * 1000.0)
+        first = self._first_end[r]
+        lag_s = 0.0 if first is None or self._first_member[r] == m else now - first
+        self.shield.peer_lag.observe(member, lag_s * 1000.0)
+
+    def _call_ended(self, r: int, m: int, task: asyncio.Future) -> None:
         """A member's call on image r ended: its peers learn of it, and once no call on r is
         open and none failed, r's unsent cell is not needed (CollageBatcher.withdraw)."""
         if not task.cancelled():
+            if self._first_end[r] is None:
+                self._first_end[r], self._first_member[r] = time.perf_counter(), m
             self._answered[r].set()
             self._failed[r] = self._failed[r] or task.exception() is not None
         self._open[r] -= 1
@@ -204,13 +232,14 @@ class CollageRound:
                 and self.shield.batcher.withdraw(self.cells[r])):
             self.shield.ledger.backup_skipped_images += 1
 
-    async def _race(self, task, cell, member: str, why: str, started: float) -> MemberResult:
+    async def _race(self, task, m: int, r: int, member: str, why: str, started: float
+                    ) -> MemberResult:
         """After the timeout: whichever of the member and the collage cell answers first."""
-        declared = time.perf_counter()
+        declared, cell = time.perf_counter(), self.cells[r]
         waiting = {f for f in (task, cell) if not f.done() or _ok(f)}
         while waiting:
             if _ok(task):  # late, but before the collage: a latency the timeout must learn
-                self.shield.timeout.observe(member, (time.perf_counter() - started) * 1000.0)
+                self._observe(m, member, r, started)
                 return task.result()
             if _ok(cell):
                 answer: CellAnswer = cell.result()
@@ -299,11 +328,14 @@ def collage_shield(
         ledger.backup_shed_images += images
 
     timeout = StragglerTimeout.from_config(redundancy)
+    peer_lag = PeerLag.from_config(redundancy)
     window_for = None
     if redundancy.ready_by_timeout:
         def window_for(call_s: float | None) -> float:
+            declared_ms = (peer_lag.earliest_declaration_ms(timeout.median_ms())
+                           or timeout.earliest_ms())
             return ready_by_timeout_window_s(
-                redundancy.window_ms / 1000.0, timeout.earliest_ms() / 1000.0, call_s,
+                redundancy.window_ms / 1000.0, declared_ms / 1000.0, call_s,
                 redundancy.min_window_ms / 1000.0)
 
     batcher = CollageBatcher(
@@ -311,8 +343,8 @@ def collage_shield(
         max_inflight=redundancy.max_inflight_collages, on_shed=on_shed, window_for=window_for,
         only_waiting=redundancy.skip_answered,
     )
-    ledger.timeout, ledger.batcher = timeout, batcher
-    return CollageShield(tier, redundancy.gpu_class or "", batcher, timeout, ledger)
+    ledger.timeout, ledger.batcher, ledger.peer_lag = timeout, batcher, peer_lag
+    return CollageShield(tier, redundancy.gpu_class or "", batcher, timeout, ledger, peer_lag)
 
 
 def attach_redundancy(config, plans: list, collage_call=None) -> tuple[list, RedundancyLedger]:

@@ -47,6 +47,9 @@ class CollageBenchOptions(BaseModel):
     straggler_timeout_ms: float | str = "adaptive"
     adaptive_margin: float = Field(default=2.0, ge=1.0, le=10.0,
                                    description="adaptive timeout = margin x member's p95")
+    peer_lag_margin: float | None = Field(
+        default=None, ge=1.0, le=50.0, description="straggler = this many times the member's "
+        "usual lag (p95) behind the tier's first answer (None: the adaptive timeout only)")
     window_ms: float = Field(default=60.0, ge=0, description="the longest a partial collage "
                              "waits to fill")
     ready_by_timeout: bool = Field(default=True, description="shorten the window so the "
@@ -88,6 +91,7 @@ def bench_cascade(mode: str, options: CollageBenchOptions, faults: bool) -> dict
             "gpu_class": options.collage_gpu_class, "window_ms": options.window_ms,
             "straggler_timeout_ms": options.straggler_timeout_ms,
             "adaptive_margin": options.adaptive_margin,
+            "peer_lag_margin": options.peer_lag_margin,
             "ready_by_timeout": options.ready_by_timeout,
             "skip_answered": options.skip_answered,
         }
@@ -196,7 +200,7 @@ def summarise_mode(windows: list, faults: bool) -> dict:
         # at the end of the last window: the collage call's recent median and the window it
         # set, and how long stand-ins waited for their cell after the timeout
         **{key: (last.get("redundancy") or {}).get(key) for key in (
-            "collage_call_median_ms", "collage_window_ms", "cell_wait_ms")},
+            "collage_call_median_ms", "collage_window_ms", "cell_wait_ms", "peer_lag_ms")},
         "member_slots_from_collage": int(delta("answers_from_backup")),
         "device_ms_per_prediction_billed": round(billed * 1000.0 / images, 4) if images
         else None,

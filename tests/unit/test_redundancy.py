@@ -106,6 +106,14 @@ def test_adaptive_timeout_is_margin_times_recent_p95_per_member():
     assert policy.timeout_ms("m") == pytest.approx(15.0)
 
 
+def test_median_latency_is_known_per_member_once_it_has_min_samples():
+    policy = StragglerTimeout(min_samples=3)
+    for value in (10.0, 30.0, 20.0):
+        policy.observe("m", value)
+    policy.observe("new", 5.0)
+    assert policy.median_ms() == {"m": 20.0}
+
+
 def test_adaptive_timeout_has_a_floor():
     policy = StragglerTimeout(margin=1.0, min_samples=1, floor_ms=5)
     policy.observe("m", 0.1)
@@ -444,3 +452,75 @@ def test_stats_show_the_collage_calls_time_the_window_and_how_long_stand_ins_wai
     assert stats["collage_call_median_ms"] >= 100
     # the next window leaves the collage call its time: 50 ms - 100+ ms, floored at 2 ms
     assert stats["collage_window_ms"] == pytest.approx(2.0)
+
+
+# ---------------------------------------------------------------- the peer-lag rule
+def test_peer_lag_slack_is_margin_times_p95_of_the_lags_with_a_floor():
+    from cascade.redundancy import PeerLag
+
+    lag = PeerLag(margin=2.0, floor_ms=10.0, window=100, min_samples=20)
+    assert lag.slack_ms("m") is None  # too few lags known
+    for value in range(100):
+        lag.observe("m", float(value % 20))  # 0..19 ms
+    assert lag.slack_ms("m") == pytest.approx(2.0 * np.percentile(np.arange(100) % 20, 95))
+    for _ in range(100):
+        lag.observe("first", -3.0)  # answered first: a lag below 0 counts as 0
+    assert lag.slack_ms("first") == 10.0  # the floor
+    assert lag.snapshot()["first"] == {"lag_p50": 0.0, "lag_p95": 0.0, "slack_ms": 10.0}
+    assert PeerLag(margin=None).slack_ms("m") is None  # the rule is off
+
+
+def test_earliest_declaration_is_a_peers_median_answer_plus_the_members_slack():
+    from cascade.redundancy import PeerLag
+
+    lag = PeerLag(margin=2.0, floor_ms=5.0, min_samples=3)
+    for a, b in ((0.0, 20.0), (0.0, 30.0), (0.0, 25.0)):  # a answers first, b ~25 ms later
+        lag.observe("a", a)
+        lag.observe("b", b)
+    slack_b = lag.slack_ms("b")
+    # a straggles only once b (median 40 ms) answered: 40 + 5; b once a (15 ms) did
+    medians = {"a": 15.0, "b": 40.0}
+    assert lag.earliest_declaration_ms(medians) == pytest.approx(min(40.0 + 5.0, 15.0 + slack_b))
+    assert lag.earliest_declaration_ms({"a": 15.0}) == pytest.approx(15.0 + slack_b)
+    assert lag.earliest_declaration_ms({}) is None  # no peer's median known yet
+
+
+def _learned_peer_lag(ledger_runner, images):
+    """Run the runner over `images` so its members' lags are known."""
+    return asyncio.run(ledger_runner.run(images))
+
+
+def test_peer_lag_rule_declares_a_straggler_soon_after_its_peer_whatever_the_host_speed():
+    # m0 answers in 100 ms and m1 30 ms after it (a slow host: both late); the own-latency
+    # timeout would be 5 s. The peer-lag rule learns m1's lag (30 ms) and, when m1 stalls,
+    # replaces it 2 x 30 ms after m0's answer.
+    spec = dict(COLLAGE, straggler_timeout_ms=5000, peer_lag_margin=2.0, peer_lag_floor_ms=5,
+                adaptive_min_samples=20, window_ms=5)
+    m0, m1 = FakeMember(0, delay=0.10), FakeMember(1, delay=0.13)
+    runner, ledger = runner_with([m0, m1], spec, collage=FakeCollage(column=2, delay=0.0))
+    learned = _learned_peer_lag(runner, [paint(i, i, i) for i in range(24)])
+    assert all(o.source == "members" for o in learned)  # no fault: nobody replaced
+    lags = ledger.snapshot()["peer_lag_ms"]
+    assert lags["m0"]["lag_p95"] == 0.0 and 20.0 < lags["m1"]["lag_p95"] < 60.0
+    m1.delay = 2.0  # now m1 stalls
+    (out,) = asyncio.run(runner.run([paint(7, 3, 7)]))
+    assert out.source == "collage" and out.label == 7
+    assert out.latency_ms < 100 + 2 * 60 + 150  # soon after m0, far below 2 s or 5 s
+    assert any("behind the tier's first answer" in r for r in out.reasons)
+    assert ledger.snapshot()["peer_lag_rule"] is True
+
+
+def test_without_the_margin_the_lags_are_only_reported():
+    spec = dict(COLLAGE, straggler_timeout_ms=5000, adaptive_min_samples=5, window_ms=5)
+    runner, ledger = runner_with([FakeMember(0), FakeMember(1, delay=0.02)], spec,
+                                 collage=FakeCollage(column=2, delay=0.0))
+    _learned_peer_lag(runner, [paint(i, i, i) for i in range(6)])
+    snap = ledger.snapshot()
+    assert snap["peer_lag_rule"] is False
+    assert snap["peer_lag_ms"]["m1"]["slack_ms"] is None and snap["peer_lag_ms"]["m1"][
+        "lag_p50"] > 10.0
+
+
+def test_peer_lag_margin_is_validated_by_name():
+    with pytest.raises(ValidationError, match="peer_lag_margin"):
+        config(dict(COLLAGE, peer_lag_margin=0.5))
