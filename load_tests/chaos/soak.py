@@ -124,6 +124,25 @@ def tail_anatomy(records, send_window_s: float, window_s: float) -> list[dict[st
     return out
 
 
+def kill_impact(minutes: list[dict], windows: list[dict], kills_at_s: list[float],
+                window_s: float = 10.0) -> dict:
+    """The median p99 of the minutes (and of the 10-s windows) that hold a replica kill
+    against the others': how much a kill moves the tail. A diagnosis aid, not judged."""
+    def split(rows, start_of, length):
+        hit = [r["p99_ms"] for r in rows
+               if any(start_of(r) <= k < start_of(r) + length for k in kills_at_s)]
+        rest = [r["p99_ms"] for r in rows
+                if not any(start_of(r) <= k < start_of(r) + length for k in kills_at_s)]
+        with_kill = float(np.median(hit)) if hit else None
+        without = float(np.median(rest)) if rest else None
+        return {"with_kill_median_p99_ms": with_kill, "without_median_p99_ms": without,
+                "with_kill": len(hit), "without": len(rest),
+                "ratio": round(with_kill / without, 3) if with_kill and without else None}
+
+    return {"minutes": split(minutes, lambda r: r["minute"] * 60.0, 60.0),
+            "windows_10s": split(windows, lambda r: r["from_s"], window_s)}
+
+
 def soak_verdict(lost: int, bad_5xx: int, growth: dict, minutes: list[dict]) -> dict:
     first = minutes[0]["p99_ms"] if minutes else None
     p99_ok = bool(minutes) and all(m["p99_ms"] <= MINUTE_P99_FACTOR * first for m in minutes)
@@ -237,5 +256,7 @@ def run_soak_phases(app: str, base: str, config, images, targets, duration_s: fl
         # Where inside the minutes the tail sits (kills at `replica_kills[].at_s`, bursts
         # at `bad_input_bursts[].at_s`): a diagnosis aid, not judged.
         "p99_by_10s": tail_anatomy(result.records, duration_s, 10.0),
+        "kill_impact": kill_impact(minutes, p99_by_window(result.records, duration_s, 10.0),
+                                   [k["at_s"] for k in kills]),
         "verdict": soak_verdict(books["lost"] + unanswered, bad_5xx, growth, minutes),
     }

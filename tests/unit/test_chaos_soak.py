@@ -6,6 +6,7 @@ import pytest
 
 from load_tests.chaos.overload import p99_by_window
 from load_tests.chaos.soak import (
+    kill_impact,
     p99_by_minute,
     parse_duration,
     rss_growth,
@@ -150,3 +151,17 @@ def test_no_wait_for_recovery_without_a_kill():
     assert _wait_last_kill_recovered([{"at_s": 120.0, "deployment": "tier0-cnn_a",
                                        "error": "RuntimeError: no live replica"}],
                                      {"tier0-cnn_a": 2}) is None
+
+
+def test_kill_impact_compares_the_minutes_and_windows_that_hold_a_kill_with_the_rest():
+    minutes = [{"minute": m, "p99_ms": p} for m, p in enumerate((100, 300, 110, 330, 90))]
+    windows = [{"from_s": 10.0 * w, "p99_ms": 500.0 if w in (6, 18) else 100.0}
+               for w in range(30)]
+    impact = kill_impact(minutes, windows, kills_at_s=[60.0, 185.0])
+    assert impact["minutes"] == {"with_kill_median_p99_ms": 315.0,
+                                 "without_median_p99_ms": 100.0, "with_kill": 2,
+                                 "without": 3, "ratio": 3.15}
+    assert impact["windows_10s"]["with_kill"] == 2
+    assert impact["windows_10s"]["ratio"] == 5.0
+    none = kill_impact(minutes, windows, kills_at_s=[])
+    assert none["minutes"]["with_kill"] == 0 and none["minutes"]["ratio"] is None
