@@ -48,6 +48,14 @@ def test_minute_p99_and_verdict():
     assert not soak_verdict(0, 0, growth, slow)["minute_p99_ok"]
 
 
+def test_a_send_just_past_the_soaks_end_is_no_minute_of_its_own():
+    records = [record(i, i * 6.0, 100.0) for i in range(20)] + [record(20, 120.2, 900.0)]
+    assert [m["minute"] for m in p99_by_minute(records)] == [0, 1, 2]
+    judged = p99_by_minute(records, duration_s=120.0)
+    assert [m["minute"] for m in judged] == [0, 1]
+    assert soak_verdict(0, 0, {"a": {"growth": 0.0}}, judged)["minute_p99_ok"]
+
+
 def test_ten_second_windows_locate_the_tail_and_skip_empty_windows():
     records = [record(0, 1.0, 100), record(1, 5.0, 100), record(2, 25.0, 400)]
     windows = p99_by_window(records, send_window_s=30.0, window_s=10.0)
