@@ -10,7 +10,9 @@ late member answer, the image's collage cell), the latter marked source "collage
 straggler is slower than its peers: when no other member's call on the image has ended by
 the timeout either, the whole tier is slow (load, not a straggler), so the timeout counts
 again from the first peer's answer; overload then reaches the door as 503s instead of
-collage answers. Replication: each call goes out twice; the first answer wins and the
+collage answers. With `peer_lag_margin` set (cascade.redundancy.PeerLag), a member is a
+straggler once it is its learned slack behind the tier's first answer, whatever its own
+latency. Replication: each call goes out twice; the first answer wins and the
 other one's device time is redundancy cost. Faults (straggler injection, tests and
 benchmarks only) wrap member callers here too. No Ray imports at module level: unit tests
 drive all of it with fake callers.
