@@ -133,6 +133,12 @@ class FaultsConfig(BaseModel):
         return f"faults injected: {self.fraction:.1%} of member calls delayed by {how} ({where})"
 
 
+def _floored_margin_p95(ring, margin: float, floor_ms: float) -> float:
+    """margin x the p95 of a ring of recent ms values, never below floor_ms: the rule both
+    straggler policies scale their history by."""
+    return max(floor_ms, margin * float(np.percentile(np.asarray(ring), 95)))
+
+
 def ready_by_timeout_window_s(max_window_s: float, timeout_s: float, call_s: float | None,
                               min_window_s: float = 0.0) -> float:
     """How long a partial collage may wait to fill so that its cells are back by the time a
@@ -212,7 +218,7 @@ class StragglerTimeout:
         ring = self._latencies.get(member)
         if ring is None or len(ring) < self.min_samples:
             return self.initial_ms
-        return max(self.floor_ms, self.margin * float(np.percentile(np.asarray(ring), 95)))
+        return _floored_margin_p95(ring, self.margin, self.floor_ms)
 
 
 class PeerLag:
@@ -236,6 +242,11 @@ class PeerLag:
         return cls(margin=config.peer_lag_margin, floor_ms=config.peer_lag_floor_ms,
                    window=config.adaptive_window, min_samples=config.adaptive_min_samples)
 
+    @property
+    def enabled(self) -> bool:
+        """The rule decides stragglers (a margin is set); off, the lags are only reported."""
+        return self.margin is not None
+
     def observe(self, member: str, lag_ms: float) -> None:
         self._lags.setdefault(member, deque(maxlen=self.window)).append(max(0.0, lag_ms))
 
@@ -245,7 +256,7 @@ class PeerLag:
         ring = self._lags.get(member)
         if self.margin is None or ring is None or len(ring) < self.min_samples:
             return None
-        return max(self.floor_ms, self.margin * float(np.percentile(np.asarray(ring), 95)))
+        return _floored_margin_p95(ring, self.margin, self.floor_ms)
 
     def earliest_declaration_ms(self, median_latency_ms: dict[str, float]) -> float | None:
         """When a straggler is typically declared, from the member calls' start: for each

@@ -91,7 +91,7 @@ class RedundancyLedger:
             "delayed_calls": self.delayed_calls, "answers_from_backup_by_member": self.by_member,
             "straggler_timeout_ms": self.timeout.current_ms() if self.timeout else None,
             "peer_lag_ms": self.peer_lag.snapshot() if self.peer_lag else None,
-            "peer_lag_rule": bool(self.peer_lag and self.peer_lag.margin is not None),
+            "peer_lag_rule": bool(self.peer_lag and self.peer_lag.enabled),
             "collage_call_median_ms": _ms(self.batcher.call_median_s()) if self.batcher
             else None,
             "collage_window_ms": _ms(self.batcher.current_window_s()) if self.batcher
@@ -334,8 +334,11 @@ def collage_shield(
     window_for = None
     if redundancy.ready_by_timeout:
         def window_for(call_s: float | None) -> float:
-            declared_ms = (peer_lag.earliest_declaration_ms(timeout.median_ms())
-                           or timeout.earliest_ms())
+            declared_ms = None
+            if peer_lag.enabled:  # per window, on the request path: medians only if used
+                declared_ms = peer_lag.earliest_declaration_ms(timeout.median_ms())
+            if declared_ms is None:
+                declared_ms = timeout.earliest_ms()
             return ready_by_timeout_window_s(
                 redundancy.window_ms / 1000.0, declared_ms / 1000.0, call_s,
                 redundancy.min_window_ms / 1000.0)

@@ -135,10 +135,10 @@ def kill_impact(minutes: list[dict], windows: list[dict], kills_at_s: list[float
     """The median p99 of the minutes (and of the 10-s windows) that hold a replica kill
     against the others': how much a kill moves the tail. A diagnosis aid, not judged."""
     def split(rows, start_of, length):
-        hit = [r["p99_ms"] for r in rows
-               if any(start_of(r) <= k < start_of(r) + length for k in kills_at_s)]
-        rest = [r["p99_ms"] for r in rows
-                if not any(start_of(r) <= k < start_of(r) + length for k in kills_at_s)]
+        hit, rest = [], []
+        for r in rows:
+            holds = any(start_of(r) <= k < start_of(r) + length for k in kills_at_s)
+            (hit if holds else rest).append(r["p99_ms"])
         with_kill = float(np.median(hit)) if hit else None
         without = float(np.median(rest)) if rest else None
         return {"with_kill_median_p99_ms": with_kill, "without_median_p99_ms": without,
@@ -245,6 +245,7 @@ def run_soak_phases(app: str, base: str, config, images, targets, duration_s: fl
     unanswered = sum(n for b in bursts for s, n in b["statuses"].items()
                      if not s.removeprefix("bomb:").isdigit() or s.removeprefix("bomb:") == "0")
     minutes = p99_by_minute(result.records, duration_s)
+    windows = tail_anatomy(result.records, duration_s, 10.0)
     growth = rss_growth(samples, min(RSS_FROM_S, duration_s / 4))
     return {
         "note": "CPU-only machine: GPU classes are EMULATED; all figures measured in this run",
@@ -261,8 +262,7 @@ def run_soak_phases(app: str, base: str, config, images, targets, duration_s: fl
         "p99_by_minute": minutes,
         # Where inside the minutes the tail sits (kills at `replica_kills[].at_s`, bursts
         # at `bad_input_bursts[].at_s`): a diagnosis aid, not judged.
-        "p99_by_10s": tail_anatomy(result.records, duration_s, 10.0),
-        "kill_impact": kill_impact(minutes, p99_by_window(result.records, duration_s, 10.0),
-                                   [k["at_s"] for k in kills]),
+        "p99_by_10s": windows,
+        "kill_impact": kill_impact(minutes, windows, [k["at_s"] for k in kills]),
         "verdict": soak_verdict(books["lost"] + unanswered, bad_5xx, growth, minutes),
     }

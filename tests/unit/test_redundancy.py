@@ -485,11 +485,6 @@ def test_earliest_declaration_is_a_peers_median_answer_plus_the_members_slack():
     assert lag.earliest_declaration_ms({}) is None  # no peer's median known yet
 
 
-def _learned_peer_lag(ledger_runner, images):
-    """Run the runner over `images` so its members' lags are known."""
-    return asyncio.run(ledger_runner.run(images))
-
-
 def test_peer_lag_rule_declares_a_straggler_soon_after_its_peer_whatever_the_host_speed():
     # m0 answers in 100 ms and m1 30 ms after it (a slow host: both late); the own-latency
     # timeout would be 5 s. The peer-lag rule learns m1's lag (30 ms) and, when m1 stalls,
@@ -498,7 +493,7 @@ def test_peer_lag_rule_declares_a_straggler_soon_after_its_peer_whatever_the_hos
                 adaptive_min_samples=20, window_ms=5)
     m0, m1 = FakeMember(0, delay=0.10), FakeMember(1, delay=0.13)
     runner, ledger = runner_with([m0, m1], spec, collage=FakeCollage(column=2, delay=0.0))
-    learned = _learned_peer_lag(runner, [paint(i, i, i) for i in range(24)])
+    learned = asyncio.run(runner.run([paint(i, i, i) for i in range(24)]))  # lags learned
     assert all(o.source == "members" for o in learned)  # no fault: nobody replaced
     lags = ledger.snapshot()["peer_lag_ms"]
     assert lags["m0"]["lag_p95"] == 0.0 and 20.0 < lags["m1"]["lag_p95"] < 60.0
@@ -514,7 +509,7 @@ def test_without_the_margin_the_lags_are_only_reported():
     spec = dict(COLLAGE, straggler_timeout_ms=5000, adaptive_min_samples=5, window_ms=5)
     runner, ledger = runner_with([FakeMember(0), FakeMember(1, delay=0.02)], spec,
                                  collage=FakeCollage(column=2, delay=0.0))
-    _learned_peer_lag(runner, [paint(i, i, i) for i in range(6)])
+    asyncio.run(runner.run([paint(i, i, i) for i in range(6)]))
     snap = ledger.snapshot()
     assert snap["peer_lag_rule"] is False
     assert snap["peer_lag_ms"]["m1"]["slack_ms"] is None and snap["peer_lag_ms"]["m1"][
