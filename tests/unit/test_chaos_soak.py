@@ -129,7 +129,7 @@ def test_a_baseline_soak_kills_nothing_and_sends_no_bursts(monkeypatch):
 
     def load(url, images, spec, seconds):
         time.sleep(0.3)  # long enough for a kill or a burst thread to fire, were they on
-        return SimpleNamespace(records=records,
+        return SimpleNamespace(records=records, started_at_unix=time.time() - 0.3,
                                summary=SimpleNamespace(offered_rps=2.0, status_counts={"200": 240}))
 
     report = soak.run_soak_phases(
@@ -173,3 +173,14 @@ def test_kill_impact_compares_the_minutes_and_windows_that_hold_a_kill_with_the_
     assert impact["windows_10s"]["ratio"] == 5.0
     none = kill_impact(minutes, windows, kills_at_s=[])
     assert none["minutes"]["with_kill"] == 0 and none["minutes"]["ratio"] is None
+
+
+def test_kills_bursts_and_samples_move_onto_the_clock_of_a_load_that_started_later():
+    """The soak's load runs in a spawned child, which starts sending after the fault
+    threads' clock began: a kill 120 s into that clock is 118.5 s into the records'."""
+    from load_tests.chaos.soak import onto_load_clock
+
+    kills, bursts = [{"at_s": 120.0}], [{"at_s": 60.2}]
+    samples = onto_load_clock([(0.0, {"a": 1}), (10.0, {"a": 2})], kills + bursts, 1.5)
+    assert kills == [{"at_s": 118.5}] and bursts == [{"at_s": 58.7}]
+    assert samples == [(-1.5, {"a": 1}), (8.5, {"a": 2})]
