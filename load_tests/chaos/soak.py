@@ -27,6 +27,7 @@ from load_tests.chaos.overload import p99_by_window
 RSS_GROWTH_LIMIT = 0.10
 MINUTE_P99_FACTOR = 2.0
 RSS_FROM_S = 300.0
+KILL_EFFECT_S = 10.0  # where a kill moves the tail: the first 10-s window after it (soak y)
 OVERLOAD_RETRIES = 3  # bad inputs honour Retry-After like a real client; sheds are counted
 
 
@@ -132,13 +133,16 @@ def tail_anatomy(records, send_window_s: float, window_s: float) -> list[dict[st
 
 
 def kill_impact(minutes: list[dict], windows: list[dict], kills_at_s: list[float],
-                window_s: float = 10.0) -> dict:
-    """The median p99 of the minutes (and of the 10-s windows) that hold a replica kill
-    against the others': how much a kill moves the tail. A diagnosis aid, not judged."""
+                window_s: float = 10.0, effect_s: float = KILL_EFFECT_S) -> dict:
+    """The median p99 of the minutes (and of the 10-s windows) that hold the middle of the
+    first `effect_s` after a replica kill against the others': how much a kill moves the
+    tail. A kill 0.3 s before a minute ends counts in the next one, where its effect lands.
+    A diagnosis aid, not judged."""
     def split(rows, start_of, length):
         hit, rest = [], []
         for r in rows:
-            holds = any(start_of(r) <= k < start_of(r) + length for k in kills_at_s)
+            holds = any(start_of(r) <= k + effect_s / 2 < start_of(r) + length
+                        for k in kills_at_s)
             (hit if holds else rest).append(r["p99_ms"])
         with_kill = float(np.median(hit)) if hit else None
         without = float(np.median(rest)) if rest else None

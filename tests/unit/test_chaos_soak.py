@@ -170,7 +170,11 @@ def test_kill_impact_compares_the_minutes_and_windows_that_hold_a_kill_with_the_
                                  "without_median_p99_ms": 100.0, "with_kill": 2,
                                  "without": 3, "ratio": 3.15}
     assert impact["windows_10s"]["with_kill"] == 2
-    assert impact["windows_10s"]["ratio"] == 5.0
+    assert impact["windows_10s"]["with_kill_median_p99_ms"] == 300.0  # 60 s and 190 s
+    # a kill 0.3 s before a boundary counts after it, where its effect lands
+    late = kill_impact(minutes, windows, kills_at_s=[59.7, 179.7])
+    assert late["minutes"]["with_kill_median_p99_ms"] == 315.0  # minutes 1 and 3
+    assert late["windows_10s"]["with_kill_median_p99_ms"] == 500.0  # windows 60 and 180
     none = kill_impact(minutes, windows, kills_at_s=[])
     assert none["minutes"]["with_kill"] == 0 and none["minutes"]["ratio"] is None
 
