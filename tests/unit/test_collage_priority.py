@@ -38,26 +38,36 @@ def test_the_backup_replica_lowers_every_thread_of_its_process():
     import sys
     from pathlib import Path
 
+    # The worker is a daemon and is released in `finally`: an error in the script must end
+    # it, not leave it waiting on a thread forever. A thread that ends between the listing
+    # of /proc/self/task and the read of its level is skipped (imports start short ones).
     script = (
         "import json, os, threading\n"
         "from serve_app.member import lower_process_priority\n"
         "started, stop = threading.Event(), threading.Event()\n"
         "def worker():\n"
         "    started.set(); stop.wait()\n"
-        "t = threading.Thread(target=worker); t.start(); started.wait()\n"
-        "lowered = lower_process_priority()\n"
-        "late = {}\n"
-        "def later():\n"
-        "    late['nice'] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())\n"
-        "u = threading.Thread(target=later); u.start(); u.join()\n"
-        "levels = {os.getpriority(os.PRIO_PROCESS, int(tid)) "
-        "for tid in os.listdir('/proc/self/task')}\n"
-        "stop.set(); t.join()\n"
+        "t = threading.Thread(target=worker, daemon=True); t.start(); started.wait()\n"
+        "def level(tid):\n"
+        "    try:\n"
+        "        return os.getpriority(os.PRIO_PROCESS, int(tid))\n"
+        "    except OSError:\n"
+        "        return None\n"
+        "try:\n"
+        "    lowered = lower_process_priority()\n"
+        "    late = {}\n"
+        "    def later():\n"
+        "        late['nice'] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())\n"
+        "    u = threading.Thread(target=later); u.start(); u.join()\n"
+        "    levels = {level(tid) for tid in os.listdir('/proc/self/task')} - {None}\n"
+        "finally:\n"
+        "    stop.set(); t.join()\n"
         "print(json.dumps([lowered, sorted(levels), late['nice']]))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True, env={**os.environ, "COE_MEMBER_NICE": "19"},
-                         cwd=Path(__file__).resolve().parents[2])  # the repo: serve_app
+                         cwd=Path(__file__).resolve().parents[2],  # the repo: serve_app
+                         timeout=120)
     lowered, levels, late = json.loads(out.stdout)
     assert lowered >= 2  # the main thread and the one already running
     assert levels == [19]  # every thread now at the forward threads' level
