@@ -61,23 +61,18 @@ def _stats(base: str) -> dict:
     return httpx.get(base + "/v1/stats", timeout=30).json()
 
 
-def _load(url, images, spec, seconds, timeout_s, progress):
+def _load(url, images, spec, seconds, timeout_s, progress, in_child: bool = False):
+    """A load run. `in_child`: in a spawned child process, for the soak, whose fault threads
+    (replica kills, bursts of bad inputs and 2.5-MB pixel bombs, RSS sampling) run in this
+    driver; sharing its GIL would stall the load client's event loop and count the stalls
+    as latency."""
     from load_tests.client.generator import run_load
-    from load_tests.client.schedules import parse_schedule
-
-    return run_load(url, images, parse_schedule(spec), max_requests=1_000_000,
-                    max_seconds=seconds, timeout_s=timeout_s, progress=progress)
-
-
-def _load_in_child(url, images, spec, seconds, timeout_s, progress):
-    """`_load` in a spawned child process: the soak's fault threads (replica kills, bursts
-    of bad inputs and 2.5-MB pixel bombs, RSS sampling) run in this driver, and sharing its
-    GIL would stall the load client's event loop and count the stalls as latency."""
     from load_tests.client.schedules import parse_schedule
     from load_tests.client.subprocess_load import run_load_in_child
 
-    return run_load_in_child(url, images, parse_schedule(spec), max_requests=1_000_000,
-                             max_seconds=seconds, timeout_s=timeout_s, progress=progress)
+    runner = run_load_in_child if in_child else run_load
+    return runner(url, images, parse_schedule(spec), max_requests=1_000_000,
+                  max_seconds=seconds, timeout_s=timeout_s, progress=progress)
 
 
 def _status_latency_ms(records, status: int) -> dict[str, float | None]:
@@ -389,12 +384,13 @@ def _soak(options, config, base, targets, deploy_s) -> dict[str, Any]:
     _load(url, images, "closed:4", 3.0, 30, False)
     _say(options, f"soak: capacity (closed loop, 8 in flight, load client in its own process, "
                   f"{options.soak_capacity_seconds:g} s)")
-    capacity = _load_in_child(url, images, "closed:8", options.soak_capacity_seconds, 30,
-                              options.progress)
+    capacity = _load(url, images, "closed:8", options.soak_capacity_seconds, 30,
+                     options.progress, in_child=True)
     report = run_soak_phases(
         APP, base, config, images, targets, options.soak_seconds,
         capacity.summary.throughput_rps or 1.0,
-        lambda u, imgs, spec, secs: _load_in_child(u, imgs, spec, secs, 30, options.progress),
+        lambda u, imgs, spec, secs: _load(u, imgs, spec, secs, 30, options.progress,
+                                          in_child=True),
         lambda text: _say(options, text), kill_every_s=options.soak_kill_every_s,
         burst_every_s=options.soak_burst_every_s)
     # Diagnosis, not judged: the same closed loop again after the soak. A start reading
@@ -403,8 +399,8 @@ def _soak(options, config, base, targets, deploy_s) -> dict[str, Any]:
     _say(options, "soak: capacity again, after the soak (diagnosis)")
     try:  # a diagnosis must never cost the soak its report
         recovered_s = _wait_last_kill_recovered(report["replica_kills"], dict(targets))
-        end = _load_in_child(url, images, "closed:8", options.soak_capacity_seconds, 30,
-                             options.progress)
+        end = _load(url, images, "closed:8", options.soak_capacity_seconds, 30,
+                    options.progress, in_child=True)
         after = {**capacity_after(report["offered_rps"], report["capacity_rps"],
                                   end.summary.throughput_rps),
                  "waited_for_last_kill_s": recovered_s}
