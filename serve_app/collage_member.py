@@ -17,7 +17,7 @@ import numpy as np
 from ray import serve
 
 from serve_app.collage_batcher import CollageAnswer
-from serve_app.member import lower_cpu_priority, lower_process_priority
+from serve_app.cpu_priority import lower_cpu_priority, lower_process_priority
 
 
 def backup_cpu_priority() -> None:

@@ -14,96 +14,18 @@ import asyncio
 import dataclasses
 import logging
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from ray import serve
 
 from cost_model.device_time import DeviceClock, split_batch
+from serve_app.cpu_priority import lower_cpu_priority, starting_at_idle_priority
 from serve_app.member_result import MemberResult
 from serve_app.waste import WasteMeter, WorkTicket
 
-CPU_NICE_ENV = "COE_MEMBER_NICE"
-BACKUP_IDLE_ENV = "COE_BACKUP_SCHED_IDLE"  # "0": backup threads get nice 19 like members
 logger = logging.getLogger(__name__)
 CHAOS_FAULTS_ENV = "COE_CHAOS_FAULTS"  # "1": `set_fault_delay` works (chaos runs only)
-
-
-def backup_runs_idle() -> bool:
-    """Whether backup threads (`lower_cpu_priority(idle=True)`) get SCHED_IDLE here."""
-    return os.environ.get(BACKUP_IDLE_ENV, "1") != "0" and hasattr(os, "SCHED_IDLE")
-
-
-def lower_cpu_priority(idle: bool = False) -> None:
-    """On CPU emulation, run the calling thread (a forward pass) at the lowest priority.
-
-    In production the members' device work runs on GPU nodes and never competes with the
-    head node's HTTP proxy and ingress. On one CPU machine it does, and a starved proxy
-    queues requests BEFORE Serve's admission control can shed them (unbounded latency
-    under overload). The lowest priority (nice 19 vs Ray's 15 for workers) restores the
-    intended split: front door first, models get the cycles left. Linux niceness is per
-    thread, so this runs in each forward thread. COE_MEMBER_NICE=0 disables it.
-
-    `idle=True` is for backup work (the collage CNN), which on a GPU cluster has its own
-    device or a low-priority CUDA stream: the thread goes to Linux SCHED_IDLE, the CPU
-    analogue, and runs only on CPU time no normal thread wants (nice 19 if that fails or
-    COE_BACKUP_SCHED_IDLE=0).
-    """
-    if getattr(_THREAD_STATE, "lowered", False):
-        return
-    _THREAD_STATE.lowered = True
-    tid = threading.get_native_id()
-    if idle and backup_runs_idle():
-        try:
-            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
-            return
-        except OSError:
-            pass
-    try:
-        target = member_nice()
-        if target > 0:
-            os.setpriority(os.PRIO_PROCESS, tid, target)
-    except (OSError, AttributeError):
-        pass  # a priority hint only; never fail a replica over it
-
-
-def member_nice() -> int:
-    """The forward threads' nice level: COE_MEMBER_NICE (default 19, at most 19; 0 turns
-    lowering off). A value that is not an integer counts as the default: a hint only."""
-    try:
-        return min(int(os.environ.get(CPU_NICE_ENV, "19")), 19)
-    except ValueError:
-        return 19
-
-
-_THREAD_STATE = threading.local()
-
-
-def lower_process_priority() -> int:
-    """On CPU emulation, put every thread of this process at the forward threads' nice 19.
-
-    For a backup replica (the collage deployment): on a GPU cluster it has its own device,
-    but on shared cores its request handling (Ray's default worker nice 15) would outrank
-    the members' forward passes (nice 19) exactly when both start on the same images.
-    Threads started later inherit the level. Returns how many threads were lowered.
-    """
-    target = member_nice()
-    lowered = 0
-    if target <= 0:
-        return lowered
-    try:
-        tids = [int(tid) for tid in os.listdir("/proc/self/task")]
-    except OSError:
-        return lowered
-    for tid in tids:
-        try:
-            if os.getpriority(os.PRIO_PROCESS, tid) < target:
-                os.setpriority(os.PRIO_PROCESS, tid, target)
-                lowered += 1
-        except OSError:
-            continue  # a thread that ended, or no permission: a hint only
-    return lowered
 
 
 BATCH_SIZE_BOUNDARIES = [1.5, 2.5, 3.5, 4.5, 6.5, 8.5, 16.5, 32.5, 64.5]
@@ -139,46 +61,49 @@ class MemberDeployment:
         fp16: bool = False,
         channels_last: bool = False,
     ) -> None:
-        import torch
+        # A start-up must not outrank the serving replicas' forward passes (a replacement
+        # starts while they serve): see serve_app.cpu_priority.
+        with starting_at_idle_priority() as self.started_idle:
+            import torch
 
-        from cluster.placement import device_for_replica
-        from cost_model.catalog import load_catalog
-        from zoo.calibrate import ensure_calibration
-        from zoo.device import ForwardTimer, apply_precision, check_device
-        from zoo.flops import count_layers
-        from zoo.registry import load_member
+            from cluster.placement import device_for_replica
+            from cost_model.catalog import load_catalog
+            from zoo.calibrate import ensure_calibration
+            from zoo.device import ForwardTimer, apply_precision, check_device
+            from zoo.flops import count_layers
+            from zoo.registry import load_member
 
-        torch.set_num_threads(1)
-        self._torch = torch
-        self.tier = tier
-        self.member = member
-        self.gpu_class = gpu_class
-        self.device = device_for_replica()
-        self._on_gpu = self.device.startswith("cuda")
-        catalog = load_catalog(catalog_path)
-        # Real, mismatched (billed class != this GPU) or emulated; see zoo.device.
-        self.device_check = check_device(gpu_class, catalog)
-        if self.device_check.status == "mismatch":
-            logger.warning("member %s/%s: %s", tier, member, self.device_check.reason)
-        self._loaded, self.precision = apply_precision(
-            load_member(spec, device=self.device), self.device, fp16, channels_last)
-        self._timer = ForwardTimer(self._on_gpu)
-        calibration = None if self._on_gpu else ensure_calibration()
-        self._clock = DeviceClock(catalog, calibration=calibration)
-        self._layers = count_layers(self._loaded.model)
-        self._batches = 0  # forward passes run (tests check that cancelled work never ran)
-        self._batch_sizes = _batch_size_histogram()
-        self._images = 0
-        self._waste = WasteMeter()
-        self._fault_delay_s = 0.0
-        # One forward thread per member: torch runs single-threaded, and a member that runs
-        # inside the ingress (colocate_first_tier) must not share the loop's default pool.
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"coe-forward-{member}")
-        # A batcher per instance, not `@serve.batch` on the method: that queue belongs to
-        # the class, so two members in one process (colocated tier) would share a batch.
-        self._predict_batch = serve.batch(
-            max_batch_size=max_batch_size, batch_wait_timeout_s=batch_wait_timeout_s
-        )(self._run_batch_of)
+            torch.set_num_threads(1)
+            self._torch = torch
+            self.tier = tier
+            self.member = member
+            self.gpu_class = gpu_class
+            self.device = device_for_replica()
+            self._on_gpu = self.device.startswith("cuda")
+            catalog = load_catalog(catalog_path)
+            # Real, mismatched (billed class != this GPU) or emulated; see zoo.device.
+            self.device_check = check_device(gpu_class, catalog)
+            if self.device_check.status == "mismatch":
+                logger.warning("member %s/%s: %s", tier, member, self.device_check.reason)
+            self._loaded, self.precision = apply_precision(
+                load_member(spec, device=self.device), self.device, fp16, channels_last)
+            self._timer = ForwardTimer(self._on_gpu)
+            calibration = None if self._on_gpu else ensure_calibration()
+            self._clock = DeviceClock(catalog, calibration=calibration)
+            self._layers = count_layers(self._loaded.model)
+            self._batches = 0  # forward passes run (tests check that cancelled work never ran)
+            self._batch_sizes = _batch_size_histogram()
+            self._images = 0
+            self._waste = WasteMeter()
+            self._fault_delay_s = 0.0
+            # One forward thread per member: torch runs single-threaded, and a member that runs
+            # inside the ingress (colocate_first_tier) must not share the loop's default pool.
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"coe-forward-{member}")
+            # A batcher per instance, not `@serve.batch` on the method: that queue belongs to
+            # the class, so two members in one process (colocated tier) would share a batch.
+            self._predict_batch = serve.batch(
+                max_batch_size=max_batch_size, batch_wait_timeout_s=batch_wait_timeout_s
+            )(self._run_batch_of)
 
     async def classify(self, image: np.ndarray) -> MemberResult:
         """Class probabilities for one uint8 HWC image, with its share of the batch's time

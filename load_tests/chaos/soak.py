@@ -154,6 +154,41 @@ def kill_impact(minutes: list[dict], windows: list[dict], kills_at_s: list[float
             "windows_10s": split(windows, lambda r: r["from_s"], window_s)}
 
 
+def kill_anatomy(records, kills_at_s: list[float], before_s: float = 3.0,
+                 after_s: float = 15.0, bin_s: float = 1.0) -> list[dict[str, Any]]:
+    """Around every replica kill, the requests sent in each `bin_s` bin from `before_s`
+    before it to `after_s` after: per bin offset, the median over the kills of the bin's
+    p50 and max client latency (and of the latency inside the cascade), and the requests
+    that failed. Tells a spike of the calls in flight at the kill (the first second) from
+    a slow spell while the replacement starts (several seconds). Diagnosis, not judged."""
+    bins: dict[int, list[tuple[float, float, float | None, int]]] = {}
+    first, last = -int(round(before_s / bin_s)), int(round(after_s / bin_s))
+    for kill in kills_at_s:
+        per_bin: dict[int, list] = {}
+        for r in records:
+            offset = int(np.floor((r.t_send - kill) / bin_s))
+            if first <= offset < last:
+                per_bin.setdefault(offset, []).append(r)
+        for offset, rows in per_bin.items():
+            ok = [r.latency_s * 1000 for r in rows if r.ok]
+            server = [r.server_latency_ms for r in rows if r.ok and r.server_latency_ms]
+            if ok:
+                bins.setdefault(offset, []).append(
+                    (float(np.median(ok)), max(ok),
+                     float(np.median(server)) if server else None,
+                     sum(1 for r in rows if not r.ok)))
+    out = []
+    for offset in sorted(bins):
+        rows = bins[offset]
+        server = [s for _, _, s, _ in rows if s is not None]
+        out.append({"from_s": round(offset * bin_s, 3), "kills": len(rows),
+                    "p50_ms": round(float(np.median([p for p, _, _, _ in rows])), 1),
+                    "max_ms": round(float(np.median([m for _, m, _, _ in rows])), 1),
+                    "server_p50_ms": round(float(np.median(server)), 1) if server else None,
+                    "failed": sum(f for _, _, _, f in rows)})
+    return out
+
+
 def onto_load_clock(samples: list[tuple[float, Any]], events: list[dict],
                     shift_s: float) -> list[tuple[float, Any]]:
     """Samples and events (`at_s`, changed in place) timed from the fault threads' start,
@@ -281,5 +316,6 @@ def run_soak_phases(app: str, base: str, config, images, targets, duration_s: fl
         # at `bad_input_bursts[].at_s`): a diagnosis aid, not judged.
         "p99_by_10s": windows,
         "kill_impact": kill_impact(minutes, windows, [k["at_s"] for k in kills]),
+        "kill_anatomy": kill_anatomy(result.records, [k["at_s"] for k in kills]),
         "verdict": soak_verdict(books["lost"] + unanswered, bad_5xx, growth, minutes),
     }

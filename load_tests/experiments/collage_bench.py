@@ -298,7 +298,7 @@ def run_collage_bench(options: CollageBenchOptions, progress: bool = True) -> di
 
     from cost_model.device_time import emulation_note
     from load_tests.client.images import load_request_images
-    from serve_app.member import backup_runs_idle
+    from serve_app.cpu_priority import backup_runs_idle
     from zoo.calibrate import ensure_calibration
 
     ensure_calibration()
@@ -355,7 +355,7 @@ def run_collage_bench(options: CollageBenchOptions, progress: bool = True) -> di
                 f"mode, {options.warmup} warm-up requests; traffic to 127.0.0.1 only",
         "note": emulation_note(True),
         "collage_forward_thread": "SCHED_IDLE (runs on CPU time the members leave idle: "
-        "serve_app.member.lower_cpu_priority(idle=True))" if backup_runs_idle()
+        "serve_app.cpu_priority.lower_cpu_priority(idle=True))" if backup_runs_idle()
         else "nice 19, like the members' forward threads",
         "started_unix": started,
         "seconds": round(time.time() - started, 1),

@@ -6,6 +6,7 @@ import pytest
 
 from load_tests.chaos.overload import p99_by_window
 from load_tests.chaos.soak import (
+    kill_anatomy,
     kill_impact,
     p99_by_minute,
     parse_duration,
@@ -188,3 +189,19 @@ def test_kills_bursts_and_samples_move_onto_the_clock_of_a_load_that_started_lat
     samples = onto_load_clock([(0.0, {"a": 1}), (10.0, {"a": 2})], kills + bursts, 1.5)
     assert kills == [{"at_s": 118.5}] and bursts == [{"at_s": 58.7}]
     assert samples == [(-1.5, {"a": 1}), (8.5, {"a": 2})]
+
+
+def test_kill_anatomy_lines_up_the_seconds_around_every_kill():
+    # kills at 10 s and 30 s; the second after each is slow (400 ms), the rest 100 ms
+    records = []
+    for i in range(400):
+        t = i * 0.1
+        slow = any(k <= t < k + 1 for k in (10.0, 30.0))
+        records.append(record(i, t, 400 if slow else 100))
+    records.append(RequestRecord(seq=999, image_index=0, label=0, t_send=10.5, latency_s=2.0,
+                                 outcome="error", ok=False))
+    rows = {row["from_s"]: row for row in kill_anatomy(records, [10.0, 30.0], 2.0, 3.0)}
+    assert sorted(rows) == [-2.0, -1.0, 0.0, 1.0, 2.0]
+    assert rows[0.0]["kills"] == 2 and rows[0.0]["max_ms"] == 400 and rows[0.0]["failed"] == 1
+    assert rows[-1.0]["max_ms"] == 100 and rows[1.0]["p50_ms"] == 100
+    assert kill_anatomy(records, []) == []

@@ -4,7 +4,7 @@ import os
 import threading
 
 from serve_app.collage_member import backup_cpu_priority
-from serve_app.member import BACKUP_IDLE_ENV
+from serve_app.cpu_priority import BACKUP_IDLE_ENV
 
 
 def _policy_after(setup) -> int:
@@ -43,7 +43,7 @@ def test_the_backup_replica_lowers_every_thread_of_its_process():
     # of /proc/self/task and the read of its level is skipped (imports start short ones).
     script = (
         "import json, os, threading\n"
-        "from serve_app.member import lower_process_priority\n"
+        "from serve_app.cpu_priority import lower_process_priority\n"
         "started, stop = threading.Event(), threading.Event()\n"
         "def worker():\n"
         "    started.set(); stop.wait()\n"
@@ -75,7 +75,7 @@ def test_the_backup_replica_lowers_every_thread_of_its_process():
 
 
 def test_the_nice_level_is_a_hint_that_never_fails(monkeypatch):
-    from serve_app.member import CPU_NICE_ENV, member_nice
+    from serve_app.cpu_priority import CPU_NICE_ENV, member_nice
 
     for raw, level in (("0", 0), ("12", 12), ("25", 19), ("high", 19)):
         monkeypatch.setenv(CPU_NICE_ENV, raw)

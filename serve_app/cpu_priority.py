@@ -1,0 +1,141 @@
+"""CPU priority of the members' threads when GPU classes are emulated on shared cores.
+
+In production a member's device work runs on its own GPU and never competes with the head
+node's HTTP proxy and ingress, nor with a replica that is starting. On one CPU machine it
+does. These helpers give each kind of work the share of the cores it would have had on a
+GPU cluster: the front door first, then the members' forward passes (nice 19), then backup
+work and replicas that are starting (Linux SCHED_IDLE, only CPU time nobody else wants).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+CPU_NICE_ENV = "COE_MEMBER_NICE"
+BACKUP_IDLE_ENV = "COE_BACKUP_SCHED_IDLE"  # "0": backup threads get nice 19 like members
+START_IDLE_ENV = "COE_MEMBER_START_IDLE"  # "0": a starting replica keeps Ray's priority
+
+
+def backup_runs_idle() -> bool:
+    """Whether backup threads (`lower_cpu_priority(idle=True)`) get SCHED_IDLE here."""
+    return os.environ.get(BACKUP_IDLE_ENV, "1") != "0" and hasattr(os, "SCHED_IDLE")
+
+
+def lower_cpu_priority(idle: bool = False) -> None:
+    """On CPU emulation, run the calling thread (a forward pass) at the lowest priority.
+
+    In production the members' device work runs on GPU nodes and never competes with the
+    head node's HTTP proxy and ingress. On one CPU machine it does, and a starved proxy
+    queues requests BEFORE Serve's admission control can shed them (unbounded latency
+    under overload). The lowest priority (nice 19 vs Ray's 15 for workers) restores the
+    intended split: front door first, models get the cycles left. Linux niceness is per
+    thread, so this runs in each forward thread. COE_MEMBER_NICE=0 disables it.
+
+    `idle=True` is for backup work (the collage CNN), which on a GPU cluster has its own
+    device or a low-priority CUDA stream: the thread goes to Linux SCHED_IDLE, the CPU
+    analogue, and runs only on CPU time no normal thread wants (nice 19 if that fails or
+    COE_BACKUP_SCHED_IDLE=0).
+    """
+    if getattr(_THREAD_STATE, "lowered", False):
+        return
+    _THREAD_STATE.lowered = True
+    tid = threading.get_native_id()
+    if idle and backup_runs_idle():
+        try:
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+            return
+        except OSError:
+            pass
+    try:
+        target = member_nice()
+        if target > 0:
+            os.setpriority(os.PRIO_PROCESS, tid, target)
+    except (OSError, AttributeError):
+        pass  # a priority hint only; never fail a replica over it
+
+
+def member_nice() -> int:
+    """The forward threads' nice level: COE_MEMBER_NICE (default 19, at most 19; 0 turns
+    lowering off). A value that is not an integer counts as the default: a hint only."""
+    try:
+        return min(int(os.environ.get(CPU_NICE_ENV, "19")), 19)
+    except ValueError:
+        return 19
+
+
+_THREAD_STATE = threading.local()
+
+
+def lower_process_priority() -> int:
+    """On CPU emulation, put every thread of this process at the forward threads' nice 19.
+
+    For a backup replica (the collage deployment): on a GPU cluster it has its own device,
+    but on shared cores its request handling (Ray's default worker nice 15) would outrank
+    the members' forward passes (nice 19) exactly when both start on the same images.
+    Threads started later inherit the level. Returns how many threads were lowered.
+    """
+    target = member_nice()
+    lowered = 0
+    if target <= 0:
+        return lowered
+    try:
+        tids = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        return lowered
+    for tid in tids:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < target:
+                os.setpriority(os.PRIO_PROCESS, tid, target)
+                lowered += 1
+        except OSError:
+            continue  # a thread that ended, or no permission: a hint only
+    return lowered
+
+
+def _thread_ids() -> list[int]:
+    try:
+        return [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        return []
+
+
+def start_idle_enabled() -> bool:
+    """Whether a starting replica runs at SCHED_IDLE here: Linux, lowering not turned off
+    (COE_MEMBER_NICE=0 or COE_MEMBER_START_IDLE=0), and root, because only a privileged
+    thread may leave SCHED_IDLE for its old priority again (below RLIMIT_NICE)."""
+    return (hasattr(os, "SCHED_IDLE") and member_nice() > 0
+            and os.environ.get(START_IDLE_ENV, "1") != "0" and os.geteuid() == 0)
+
+
+@contextmanager
+def starting_at_idle_priority() -> Iterator[bool]:
+    """Run a replica's start-up (torch import, weights, calibration: about 1.5 CPU-s) at
+    SCHED_IDLE, then give the thread back its priority. Why: a replica that replaces a
+    killed one starts while its peers serve; at Ray's worker nice 15 its start-up outranks
+    their forward passes (nice 19) on the shared cores, where on a GPU cluster it would not
+    touch their devices. Threads started meanwhile (they inherit SCHED_IDLE) get the same
+    priority back. Yields whether the start-up ran idle."""
+    tid = threading.get_native_id()
+    if not start_idle_enabled():
+        yield False
+        return
+    try:
+        policy, nice = os.sched_getscheduler(tid), os.getpriority(os.PRIO_PROCESS, tid)
+        before = set(_thread_ids())
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+    except OSError:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        for other in [tid] + [t for t in _thread_ids() if t not in before and t != tid]:
+            try:
+                if other == tid or os.sched_getscheduler(other) == os.SCHED_IDLE:
+                    os.sched_setscheduler(other, policy, os.sched_param(0))
+                    os.setpriority(os.PRIO_PROCESS, other, nice)
+            except OSError:
+                continue  # a thread that ended: nothing to give back
