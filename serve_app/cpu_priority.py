@@ -69,6 +69,13 @@ def member_nice() -> int:
 _THREAD_STATE = threading.local()
 
 
+def _thread_ids() -> list[int]:
+    try:
+        return [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        return []
+
+
 def lower_process_priority() -> int:
     """On CPU emulation, put every thread of this process at the forward threads' nice 19.
 
@@ -81,11 +88,7 @@ def lower_process_priority() -> int:
     lowered = 0
     if target <= 0:
         return lowered
-    try:
-        tids = [int(tid) for tid in os.listdir("/proc/self/task")]
-    except OSError:
-        return lowered
-    for tid in tids:
+    for tid in _thread_ids():
         try:
             if os.getpriority(os.PRIO_PROCESS, tid) < target:
                 os.setpriority(os.PRIO_PROCESS, tid, target)
@@ -93,13 +96,6 @@ def lower_process_priority() -> int:
         except OSError:
             continue  # a thread that ended, or no permission: a hint only
     return lowered
-
-
-def _thread_ids() -> list[int]:
-    try:
-        return [int(tid) for tid in os.listdir("/proc/self/task")]
-    except OSError:
-        return []
 
 
 def start_idle_enabled() -> bool:
@@ -132,9 +128,9 @@ def starting_at_idle_priority() -> Iterator[bool]:
     try:
         yield True
     finally:
-        for other in [tid] + [t for t in _thread_ids() if t not in before and t != tid]:
+        for other in {tid} | (set(_thread_ids()) - before):
             try:
-                if other == tid or os.sched_getscheduler(other) == os.SCHED_IDLE:
+                if os.sched_getscheduler(other) == os.SCHED_IDLE:
                     os.sched_setscheduler(other, policy, os.sched_param(0))
                     os.setpriority(os.PRIO_PROCESS, other, nice)
             except OSError:

@@ -63,7 +63,7 @@ class MemberDeployment:
     ) -> None:
         # A start-up must not outrank the serving replicas' forward passes (a replacement
         # starts while they serve): see serve_app.cpu_priority.
-        with starting_at_idle_priority() as self.started_idle:
+        with starting_at_idle_priority():
             import torch
 
             from cluster.placement import device_for_replica
