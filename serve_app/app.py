@@ -72,6 +72,7 @@ def build_app(args: dict):
     from cascade.autoscaling import ingress_replica_options, replica_options
     from cluster.placement import ingress_actor_options, ray_actor_options_for
     from cost_model.catalog import load_catalog
+    from serve_app.cpu_priority import idle_launch_runtime_env
     from serve_app.ingress import CascadeIngress
     from serve_app.member import MemberDeployment
     from serve_app.redundancy_wiring import protected_replica_options, redundancy_deployments
@@ -95,6 +96,9 @@ def build_app(args: dict):
             options = ray_actor_options_for(
                 tier.gpu_class, member.gpu_fraction, gpu_catalog, num_cpus=parsed.member_num_cpus
             )
+            launch = idle_launch_runtime_env()  # {} unless start-ups run at SCHED_IDLE
+            if launch:
+                options["runtime_env"] = launch
             handles[name] = MemberDeployment.options(
                 name=name,
                 **protected_replica_options(  # fixed replicas, or autoscaling_config

@@ -10,9 +10,12 @@ work and replicas that are starting (Linux SCHED_IDLE, only CPU time nobody else
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 CPU_NICE_ENV = "COE_MEMBER_NICE"
 BACKUP_IDLE_ENV = "COE_BACKUP_SCHED_IDLE"  # "0": backup threads get nice 19 like members
@@ -106,32 +109,74 @@ def start_idle_enabled() -> bool:
             and os.environ.get(START_IDLE_ENV, "1") != "0" and os.geteuid() == 0)
 
 
+def idle_launch_runtime_env() -> dict:
+    """A member deployment's `runtime_env` that launches its worker process at SCHED_IDLE
+    (Ray's public `py_executable`, here `chrt --idle 0 python`), or {} when the start-up
+    does not run idle. Why: Python, Ray and Serve start in a new replica's process before
+    its constructor runs (about 1.5 CPU-s, measured), at Ray's worker nice 15, above the
+    serving replicas' forward passes; the constructor hands every thread its priority back
+    (`starting_at_idle_priority`). Evaluated where the app is built, which is a node of the
+    cluster, so the interpreter path is the cluster's own."""
+    chrt = shutil.which("chrt")
+    if not start_idle_enabled() or chrt is None:
+        return {}
+    return {"py_executable": f"{chrt} --idle 0 {sys.executable}"}
+
+
+def _to_normal_policy(tid: int, policy: int, nice: int) -> None:
+    if os.sched_getscheduler(tid) == os.SCHED_IDLE:
+        os.sched_setscheduler(tid, policy, os.sched_param(0))
+        os.setpriority(os.PRIO_PROCESS, tid, nice)
+
+
+@dataclass(frozen=True)
+class StartPriority:
+    """How a replica's start-up ran: at SCHED_IDLE, and whether its process was launched so."""
+
+    ran_idle: bool
+    launched_idle: bool = False
+
+
+def threads_at_idle() -> int:
+    """How many threads of this process run at SCHED_IDLE (a serving member: none)."""
+    count = 0
+    for tid in _thread_ids():
+        try:
+            count += os.sched_getscheduler(tid) == os.SCHED_IDLE
+        except OSError:
+            continue
+    return count
+
+
 @contextmanager
-def starting_at_idle_priority() -> Iterator[bool]:
+def starting_at_idle_priority() -> Iterator[StartPriority]:
     """Run a replica's start-up (torch import, weights, calibration: about 1.5 CPU-s) at
     SCHED_IDLE, then give the thread back its priority. Why: a replica that replaces a
     killed one starts while its peers serve; at Ray's worker nice 15 its start-up outranks
     their forward passes (nice 19) on the shared cores, where on a GPU cluster it would not
     touch their devices. Threads started meanwhile (they inherit SCHED_IDLE) get the same
-    priority back. Yields whether the start-up ran idle."""
+    priority back. A process launched idle (`idle_launch_runtime_env`) has every thread
+    idle already: all of them leave SCHED_IDLE at the end, each keeping its nice level.
+    Yields how it ran (`StartPriority`)."""
     tid = threading.get_native_id()
     if not start_idle_enabled():
-        yield False
+        yield StartPriority(ran_idle=False)
         return
     try:
-        policy, nice = os.sched_getscheduler(tid), os.getpriority(os.PRIO_PROCESS, tid)
-        before = set(_thread_ids())
+        launched_idle = os.sched_getscheduler(tid) == os.SCHED_IDLE
+        policy = os.SCHED_OTHER if launched_idle else os.sched_getscheduler(tid)
+        nice = os.getpriority(os.PRIO_PROCESS, tid)
+        before = set() if launched_idle else set(_thread_ids())
         os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
     except OSError:
-        yield False
+        yield StartPriority(ran_idle=False)
         return
     try:
-        yield True
+        yield StartPriority(ran_idle=True, launched_idle=launched_idle)
     finally:
         for other in {tid} | (set(_thread_ids()) - before):
             try:
-                if os.sched_getscheduler(other) == os.SCHED_IDLE:
-                    os.sched_setscheduler(other, policy, os.sched_param(0))
-                    os.setpriority(os.PRIO_PROCESS, other, nice)
+                level = os.getpriority(os.PRIO_PROCESS, other) if launched_idle else nice
+                _to_normal_policy(other, policy, level)
             except OSError:
                 continue  # a thread that ended: nothing to give back

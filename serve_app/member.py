@@ -20,7 +20,7 @@ import numpy as np
 from ray import serve
 
 from cost_model.device_time import DeviceClock, split_batch
-from serve_app.cpu_priority import lower_cpu_priority, starting_at_idle_priority
+from serve_app.cpu_priority import lower_cpu_priority, starting_at_idle_priority, threads_at_idle
 from serve_app.member_result import MemberResult
 from serve_app.waste import WasteMeter, WorkTicket
 
@@ -63,7 +63,8 @@ class MemberDeployment:
     ) -> None:
         # A start-up must not outrank the serving replicas' forward passes (a replacement
         # starts while they serve): see serve_app.cpu_priority.
-        with starting_at_idle_priority():
+        with starting_at_idle_priority() as start:
+            self._start = start
             import torch
 
             from cluster.placement import device_for_replica
@@ -144,6 +145,9 @@ class MemberDeployment:
             "images": self._images,
             "wasted_device_seconds": self._waste.total,
             "pid": os.getpid(),
+            "start_ran_idle": self._start.ran_idle,
+            "start_launched_idle": self._start.launched_idle,
+            "threads_at_sched_idle": threads_at_idle(),
             "assigned_resources": ray.get_runtime_context().get_assigned_resources(),
         }
 

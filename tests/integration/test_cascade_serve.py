@@ -159,6 +159,21 @@ def test_each_member_carries_its_tiers_placement(cascade_url):
         assert not others
 
 
+def test_member_processes_launch_idle_and_serve_at_their_priority(client):
+    """A member's process starts at SCHED_IDLE (as root on Linux) and every thread leaves it
+    when the constructor returns, also the forward threads that served since."""
+    from ray import serve
+
+    from serve_app.cpu_priority import idle_launch_runtime_env, start_idle_enabled
+
+    classify_png(client, [1, 2, 5, 6, 7])  # every member has run forward passes
+    for name in EXPECTED_PLACEMENT:
+        info = serve.get_deployment_handle(name, app_name=APP).info.remote().result()
+        assert info["start_launched_idle"] is bool(idle_launch_runtime_env()), name
+        assert info["start_ran_idle"] is start_idle_enabled(), name
+        assert info["threads_at_sched_idle"] == 0, name
+
+
 def test_stats_count_what_was_sent(client):
     before = StatsResponse.model_validate(client.get("/v1/stats").json())
     classify_png(client, [0, 0, 1, 1, 1])  # exits at small
