@@ -65,6 +65,13 @@ def load_config(args: BuildArgs):
     return load_cascade(resolve_path(args.config), check_models=args.check_models, catalog=catalog)
 
 
+def current_runtime_env() -> dict:
+    """The runtime_env the builder runs in: under `serve deploy`, the application's own."""
+    import ray
+
+    return dict(ray.get_runtime_context().runtime_env) if ray.is_initialized() else {}
+
+
 def build_app(args: dict):
     """Validate `args` (see BuildArgs) and return the bound cascade application."""
     from ray.serve.config import BackpressureConfig
@@ -83,6 +90,7 @@ def build_app(args: dict):
     gpu_catalog = load_catalog(catalog)
     colocated = config.tiers[0] if config.ingress.colocate_first_tier else None
     handles, local_members = {}, []
+    app_env = current_runtime_env()
     for tier_index, tier in enumerate(config.tiers):
         for member in tier.members:
             name = config.deployment_name(tier, member)
@@ -96,7 +104,7 @@ def build_app(args: dict):
             options = ray_actor_options_for(
                 tier.gpu_class, member.gpu_fraction, gpu_catalog, num_cpus=parsed.member_num_cpus
             )
-            launch = idle_launch_runtime_env()  # {} unless start-ups run at SCHED_IDLE
+            launch = idle_launch_runtime_env(app_env)  # {} unless start-ups run idle
             if launch:
                 options["runtime_env"] = launch
             handles[name] = MemberDeployment.options(

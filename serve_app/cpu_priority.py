@@ -109,16 +109,24 @@ def start_idle_enabled() -> bool:
             and os.environ.get(START_IDLE_ENV, "1") != "0" and os.geteuid() == 0)
 
 
-def idle_launch_runtime_env() -> dict:
+# runtime_env fields that choose the worker's interpreter: a launcher must not replace it
+INTERPRETER_FIELDS = ("pip", "uv", "conda", "py_executable", "container", "image_uri")
+
+
+def idle_launch_runtime_env(app_runtime_env: dict | None = None) -> dict:
     """A member deployment's `runtime_env` that launches its worker process at SCHED_IDLE
     (Ray's public `py_executable`, here `chrt --idle 0 python`), or {} when the start-up
     does not run idle. Why: Python, Ray and Serve start in a new replica's process before
     its constructor runs (about 1.5 CPU-s, measured), at Ray's worker nice 15, above the
     serving replicas' forward passes; the constructor hands every thread its priority back
     (`starting_at_idle_priority`). Evaluated where the app is built, which is a node of the
-    cluster, so the interpreter path is the cluster's own."""
+    cluster, so the interpreter path is the cluster's own. Nothing when the app's own
+    `app_runtime_env` picks the interpreter (pip, conda, a container...): the launcher would
+    bypass it."""
     chrt = shutil.which("chrt")
     if not start_idle_enabled() or chrt is None:
+        return {}
+    if any(field in (app_runtime_env or {}) for field in INTERPRETER_FIELDS):
         return {}
     return {"py_executable": f"{chrt} --idle 0 {sys.executable}"}
 

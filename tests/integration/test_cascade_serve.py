@@ -164,12 +164,14 @@ def test_member_processes_launch_idle_and_serve_at_their_priority(client):
     when the constructor returns, also the forward threads that served since."""
     from ray import serve
 
+    from serve_app.app import current_runtime_env
     from serve_app.cpu_priority import idle_launch_runtime_env, start_idle_enabled
 
+    launched_idle = bool(idle_launch_runtime_env(current_runtime_env()))
     classify_png(client, [1, 2, 5, 6, 7])  # every member has run forward passes
     for name in EXPECTED_PLACEMENT:
         info = serve.get_deployment_handle(name, app_name=APP).info.remote().result()
-        assert info["start_launched_idle"] is bool(idle_launch_runtime_env()), name
+        assert info["start_launched_idle"] is launched_idle, name
         assert info["start_ran_idle"] is start_idle_enabled(), name
         assert info["threads_at_sched_idle"] == 0, name
 

@@ -133,3 +133,13 @@ def test_no_idle_launch_when_turned_off_or_without_chrt(monkeypatch):
     monkeypatch.delenv(START_IDLE_ENV)
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert idle_launch_runtime_env() == {}
+
+
+def test_no_idle_launch_when_the_app_picks_its_interpreter(monkeypatch):
+    """A launcher would bypass the app's pip/conda/container interpreter: leave it alone."""
+    monkeypatch.delenv(START_IDLE_ENV, raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert idle_launch_runtime_env({"pip": ["requests"]}) == {}
+    assert idle_launch_runtime_env({"conda": "env"}) == {}
+    assert idle_launch_runtime_env({"env_vars": {"A": "1"}})["py_executable"].startswith(
+        "/usr/bin/chrt --idle 0 ")
