@@ -165,13 +165,14 @@ def starting_at_idle_priority() -> Iterator[StartPriority]:
     touch their devices. Threads started meanwhile (they inherit SCHED_IDLE) get the same
     priority back. A process launched idle (`idle_launch_runtime_env`) has every thread
     idle already: all of them leave SCHED_IDLE at the end, each keeping its nice level.
+    A process launched idle always leaves it, even where the idle start-up is off here.
     Yields how it ran (`StartPriority`)."""
     tid = threading.get_native_id()
-    if not start_idle_enabled():
+    launched_idle = hasattr(os, "SCHED_IDLE") and os.sched_getscheduler(tid) == os.SCHED_IDLE
+    if not (start_idle_enabled() or launched_idle):
         yield StartPriority(ran_idle=False)
         return
     try:
-        launched_idle = os.sched_getscheduler(tid) == os.SCHED_IDLE
         policy = os.SCHED_OTHER if launched_idle else os.sched_getscheduler(tid)
         nice = os.getpriority(os.PRIO_PROCESS, tid)
         before = set() if launched_idle else set(_thread_ids())

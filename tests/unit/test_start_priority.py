@@ -143,3 +143,16 @@ def test_no_idle_launch_when_the_app_picks_its_interpreter(monkeypatch):
     assert idle_launch_runtime_env({"conda": "env"}) == {}
     assert idle_launch_runtime_env({"env_vars": {"A": "1"}})["py_executable"].startswith(
         "/usr/bin/chrt --idle 0 ")
+
+
+def test_a_process_launched_idle_leaves_it_even_when_turned_off_here(monkeypatch):
+    """The builder and the replica may read different settings: never stay idle."""
+    monkeypatch.setenv(START_IDLE_ENV, "0")
+
+    def body():
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        with starting_at_idle_priority() as start:
+            pass
+        return start.launched_idle, os.sched_getscheduler(0)
+
+    assert _in_a_thread(body) == (True, os.SCHED_OTHER)
