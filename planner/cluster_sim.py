@@ -76,6 +76,21 @@ class SimSettings:
     # torch, loading weights), each start's CPU spread over its cold start
     host_idle_cores: float = 0.0
     host_cpu_seconds_per_start: float = 0.0
+    # A replay of a measured run: the CPU per request the host really paid, from each start
+    # time (s) on, as ((t_from, cpu_seconds), ...); overrides host_cpu_seconds_per_request
+    # where it starts. Measured CPU already holds the replica starts', so a replay sets
+    # host_cpu_seconds_per_start to 0 rather than count them twice.
+    host_cpu_by_time: tuple[tuple[float, float], ...] = ()
+
+
+def host_cpu_at(settings: SimSettings, now_s: float) -> float:
+    """The CPU-seconds per request in force at `now_s`: the last `host_cpu_by_time` entry
+    started by then, else `host_cpu_seconds_per_request`."""
+    cpu = settings.host_cpu_seconds_per_request
+    for t_from, value in settings.host_cpu_by_time:
+        if t_from <= now_s:
+            cpu = value
+    return cpu
 
 
 def shared_host_stretch(rate_per_s: float, cpu_seconds_per_request: float, cores: int,
@@ -315,7 +330,7 @@ def simulate_cluster(
             start_cores = (starting * settings.host_cpu_seconds_per_start
                            / settings.cold_start_s if settings.cold_start_s > 0 else 0.0)
             stretch = shared_host_stretch(
-                arrivals / dt, settings.host_cpu_seconds_per_request, settings.host_cores,
+                arrivals / dt, host_cpu_at(settings, now), settings.host_cores,
                 other_busy_cores=settings.host_idle_cores + start_cores)
         for k, tier in enumerate(deps):
             outs, starts, ends, lost_k = [], [], [], 0.0

@@ -111,6 +111,20 @@ def cpu_per_request_above_idle(phase: Mapping | None, idle_cores: float) -> floa
     return busy / phase["requests"]
 
 
+def measured_host_cpu_by_time(host_cpu_by_phase: Mapping, idle_cores: float,
+                              seconds_each: float) -> tuple[tuple[float, float], ...] | None:
+    """The simulator's `host_cpu_by_time` for a replay of a live step: each phase's CPU per
+    request above `idle_cores` (`cpu_per_request_above_idle`), from the phase's start on.
+    None unless every phase has a figure: a replay with a hole would mix in the calibration's."""
+    schedule = []
+    for i, phase in enumerate(PHASES):
+        cpu = cpu_per_request_above_idle(host_cpu_by_phase.get(phase), idle_cores)
+        if not cpu:
+            return None
+        schedule.append((i * seconds_each, cpu))
+    return tuple(schedule)
+
+
 def rate_boundary(members: Sequence[MemberLoadModel], replicas: int, headroom: float,
                   hi: float = 1e6) -> float:
     """The highest rate at which every member of `members` is sized at <= `replicas`

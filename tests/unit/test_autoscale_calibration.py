@@ -178,6 +178,21 @@ def test_cpu_per_request_above_idle_is_the_phases_busy_cores_less_the_idle_draw(
     assert cpu_per_request_above_idle(None, 0.2) is None
 
 
+def test_a_replay_takes_each_phases_measured_cpu_from_that_phases_start():
+    from load_tests.experiments.autoscale_calibration import measured_host_cpu_by_time
+
+    phases = {"low": {"busy_cores": 0.5, "seconds": 60.0, "requests": 300},
+              "high": {"busy_cores": 1.4, "seconds": 60.0, "requests": 1200},
+              "low_again": {"busy_cores": 0.6, "seconds": 60.0, "requests": 300}}
+    schedule = measured_host_cpu_by_time(phases, 0.2, 60.0)
+    assert [t for t, _ in schedule] == [0.0, 60.0, 120.0]
+    assert [cpu for _, cpu in schedule] == pytest.approx([0.06, 0.06, 0.08])
+    # a phase without requests leaves a hole: no replay rather than a mixed one
+    assert measured_host_cpu_by_time({**phases, "high": {**phases["high"], "requests": 0}},
+                                     0.2, 60.0) is None
+    assert measured_host_cpu_by_time({"low": phases["low"]}, 0.2, 60.0) is None
+
+
 def test_a_step_that_cannot_scale_is_derived_again_at_the_headroom_that_makes_it():
     from load_tests.experiments.autoscale_calibration import step_rates_that_scale
 

@@ -14,6 +14,7 @@ from planner.cluster_sim import (
     GearBehaviour,
     SimMember,
     SimSettings,
+    host_cpu_at,
     simulate_cluster,
     weighted_quantile,
     whole_gpus,
@@ -142,6 +143,27 @@ def test_idle_draw_and_starting_replicas_slow_a_shared_host():
     started = run(replace(base, autoscale_period_s=1.0), StaticController(grow))
     assert starting.p50_ms_between(1, 10) > 1.3 * started.p50_ms_between(1, 10)
     assert starting.p50_ms_between(20, 60) == pytest.approx(started.p50_ms_between(20, 60))
+
+
+def test_a_replay_with_the_hosts_measured_cost_slows_only_the_phase_that_cost_more():
+    from dataclasses import replace
+
+    tiers, _ = cascade()
+    trace = Trace("flat", 1.0, np.full(120, 20.0), np.zeros(120))
+    static = {"t0-a": 1, "t1-b": 1}
+    base = replace(SimSettings(), host_cores=2, host_cpu_seconds_per_request=0.02)
+    replay = replace(base, host_cpu_by_time=((0.0, 0.02), (60.0, 0.07)))
+    assert host_cpu_at(replay, 59.9) == 0.02 and host_cpu_at(replay, 60.0) == 0.07
+    assert host_cpu_at(base, 100.0) == 0.02  # no schedule: the single figure
+
+    def run(settings):
+        return simulate_cluster(trace, tiers, [BEHAVIOUR], StaticController(static), settings,
+                                static, PRICES)
+
+    flat, replayed = run(base), run(replay)
+    assert replayed.p50_ms_between(0, 60) == pytest.approx(flat.p50_ms_between(0, 60))
+    # 20 req/s x 70 ms on 2 cores: rho 0.7, x 1 / (1 - 0.49) = 1.96 against rho 0.2's 1.04
+    assert replayed.p50_ms_between(60, 120) > 1.5 * flat.p50_ms_between(60, 120)
 
 
 def test_a_shared_host_slows_the_simulated_requests_and_a_gpu_cluster_does_not():
