@@ -47,6 +47,11 @@ class MemberConfig(BaseModel):
     autoscaling: AutoscalingConfig | None = Field(
         default=None, description="autoscale this member (overrides the tier's); None = fixed"
     )
+    health_check_period_s: float = Field(
+        default=2.0, gt=0, le=60,
+        description="how often Serve checks that a replica is alive: a dead replica is "
+        "replaced only once a check fails (Serve's default is 10 s)",
+    )
 
     @field_validator("model")
     @classmethod
@@ -156,6 +161,13 @@ class IngressConfig(BaseModel):
         default=256, ge=1,
         description="images in flight per ingress replica; beyond it a fast 503 "
         "(admission covers the members' fan-out, not only requests)",
+    )
+    door_follows_replicas: bool = Field(
+        default=False,
+        description="shrink max_inflight_images by the first tier's running share of its "
+        "configured replicas (a replica down: its share of the door closes until it is "
+        "back): admitted requests do not queue behind lost capacity, at the price of more "
+        "503s; measured, it held the median during replica kills, not the p99",
     )
     replicas: int = Field(default=1, ge=1)
     max_ongoing_requests: int = Field(default=64, ge=1)

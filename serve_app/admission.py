@@ -35,6 +35,7 @@ class ImageBudget:
         self.in_flight = 0
         self.refused = 0
         self.refused_images = 0  # demand the door turned away (autoscaling counts it)
+        self.shrinks = 0  # times serve_app.replica_watch narrowed the door
 
     def acquire(self, images: int) -> None:
         """Take `images` slots or raise Overloaded. A request larger than the whole budget

@@ -114,6 +114,7 @@ def build_app(args: dict):
                 ray_actor_options=options,
                 max_ongoing_requests=member.max_ongoing_requests,
                 max_queued_requests=member.max_queued_requests,
+                health_check_period_s=member.health_check_period_s,
             ).bind(
                 member.model,
                 tier.name,

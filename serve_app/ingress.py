@@ -41,6 +41,7 @@ from serve_app.edge_protocol import (
     parse_start_tier,
 )
 from serve_app.oip import build_oip_router, is_oip_path, oip_error
+from serve_app.replica_watch import door_stats
 from serve_app.runner import ImageOutcome
 from serve_app.schemas import (
     ClassifyRequest,
@@ -130,11 +131,33 @@ def policy_sync_for(ingress):
     """The PolicySync of an ingress replica, keyed by its Serve application's name."""
     from serve_app.policy_store import PolicySync
 
+    return PolicySync(_app_name(ingress), ingress._apply_snapshot)
+
+
+def replica_watch_for(ingress):
+    """The ReplicaWatch that sizes this ingress replica's image door by the first tier's
+    running replicas (serve_app.replica_watch); watches nothing when turned off."""
+    from serve_app.replica_watch import ReplicaWatch, door_limit, watched_deployments
+
+    limits = ingress.config.ingress
+    watched = watched_deployments(ingress.config) if limits.door_follows_replicas else {}
+
+    def follow(share: float) -> None:
+        before = ingress.admission.limit
+        ingress.admission.limit = door_limit(limits.max_inflight_images, share)
+        if ingress.admission.limit < before:
+            ingress.admission.shrinks += 1
+        logger.info("image door %d -> %d (first tier running share %.2f)", before,
+                    ingress.admission.limit, share)
+
+    return ReplicaWatch(_app_name(ingress), watched, follow)
+
+
+def _app_name(ingress) -> str:
     try:
-        app_name = serve.get_replica_context().app_name
+        return serve.get_replica_context().app_name
     except RayServeException:
-        app_name = ingress.config.name
-    return PolicySync(app_name, ingress._apply_snapshot)
+        return ingress.config.name
 
 
 def _replica_id() -> str | None:
@@ -299,6 +322,7 @@ class CascadeIngress:
         self.limits = self.config.ingress
         self.reader = ClassifyReader(self.limits)
         self.admission = ImageBudget(self.limits.max_inflight_images, self.limits.retry_after_s)
+        self.replica_watch = replica_watch_for(self)  # the door follows the first tier
         self.metrics = CascadeMetrics()
         self.traffic, self.traffic_metrics = TrafficSplit(), TrafficMetrics()
         self._member_handles, self._catalog_path = member_handles, catalog_path
@@ -374,7 +398,9 @@ class CascadeIngress:
         invalid update leaves the live policy as it was. Applied here at once, then
         offered to the policy store (serve_app.policy_store) in the background: the
         store's live version (e.g. an admin's change) replaces it within moments, and a
-        slow store start never delays the replica's start."""
+        slow store start never delays the replica's start. Also starts the replica watch
+        (serve_app.replica_watch, when ingress.door_follows_replicas) on the event loop."""
+        self.replica_watch.ensure_started()
         if user_config:
             update = self._known_tiers(PolicyUpdate.model_validate(user_config))
             self._apply(update)
@@ -554,6 +580,8 @@ class CascadeIngress:
             snapshot.budget = self.keeper.snapshot()
         if self.gears is not None:
             snapshot.gears = self.gears.snapshot()
+        snapshot.door = door_stats(self.admission, self.replica_watch,
+                                   self.limits.max_inflight_images)
         return snapshot
 
     @fastapi_app.get("/healthz", response_model=HealthResponse)

@@ -150,6 +150,21 @@ class LatencySummary(BaseModel):
     p99_ms: float | None
 
 
+class DoorStats(BaseModel):
+    """The image door of this ingress replica (serve_app.admission, serve_app.replica_watch)."""
+
+    limit: int = Field(description="images in flight admitted now")
+    configured_limit: int = Field(description="ingress.max_inflight_images")
+    running_share: float = Field(
+        description="the first tier's running replicas over the configured ones (the "
+        "smallest over its watched members); 1.0 when not watched")
+    watched: list[str] = Field(description="deployments whose replicas the door follows")
+    in_flight: int
+    refused_requests: int
+    shrinks: int = Field(description="times the door shrank because a replica was down")
+    status_polls: int = Field(description="serve.status() reads the watch made")
+
+
 class StatsResponse(BaseModel):
     """Live counters of this ingress replica since it started."""
 
@@ -187,6 +202,8 @@ class StatsResponse(BaseModel):
     client_closed: int = Field(
         default=0, description="requests whose client disconnected first (not in 5xx)"
     )
+    door: DoorStats | None = Field(
+        default=None, description="the image door (ingress.max_inflight_images) now")
     wasted_device_seconds_by_gpu_class: dict[str, float] = Field(
         default_factory=dict,
         description="device time that ran but whose result was not used (cancelled after "

@@ -41,7 +41,8 @@ REL_CONFIG = {
     ],
     "ingress": {"max_images_per_request": 4, "max_body_bytes": 200_000,
                 "max_pixels": 512 * 512, "max_ongoing_requests": 4, "max_queued_requests": 4,
-                "member_timeout_s": 15.0, "retry_after_s": 2.0, "max_inflight_images": 8},
+                "member_timeout_s": 15.0, "retry_after_s": 2.0, "max_inflight_images": 8,
+                "door_follows_replicas": True},
 }
 STRICT_CONFIG = {
     "name": "strict",

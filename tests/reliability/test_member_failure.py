@@ -70,3 +70,13 @@ def test_killing_replicas_under_load_loses_no_request(rel_url):
     for deployment, killed in kills:
         recovered = wait_recovered("rel", deployment, killed, target=2, timeout_s=90)
         assert recovered is not None, f"Serve did not restore {deployment}"
+    # the image door followed the first tier's running replicas: it shrank while a killed
+    # replica was down (found within a 2-s health check) and opened again once it was back
+    from tests.integration.serve_helpers import wait_until
+
+    def door() -> dict:
+        return httpx.get(rel_url + "/v1/stats", timeout=10).json()["door"]
+
+    assert door()["watched"] == ["fast-a", "fast-b"]
+    assert door()["shrinks"] >= 1, str(door())
+    assert wait_until(lambda: door()["limit"] == door()["configured_limit"], timeout_s=15), door()

@@ -38,6 +38,17 @@ def test_unknown_gpu_class_names_field_and_known_classes():
     assert "unknown GPU class 'V100'" in text and "T4" in text
 
 
+def test_health_check_period_and_door_settings_are_validated_by_name():
+    raw = cascade()
+    raw["tiers"][0]["members"][0]["health_check_period_s"] = 0
+    assert "tiers.0.members.0.health_check_period_s" in error_text(raw)
+    assert "ingress.door_follows_replicas" in error_text(
+        cascade(ingress={"door_follows_replicas": "sometimes"}))
+    parsed = parse_cascade(cascade())
+    assert parsed.tiers[0].members[0].health_check_period_s == 2.0
+    assert parsed.ingress.door_follows_replicas is False  # opt-in
+
+
 def test_duplicate_member_names_in_a_tier():
     raw = cascade()
     raw["tiers"][0]["members"] = [{"model": "resnet20"}, {"model": "resnet20"}]
