@@ -47,10 +47,10 @@ class MemberConfig(BaseModel):
     autoscaling: AutoscalingConfig | None = Field(
         default=None, description="autoscale this member (overrides the tier's); None = fixed"
     )
-    health_check_period_s: float = Field(
-        default=2.0, gt=0, le=60,
-        description="how often Serve checks that a replica is alive: a dead replica is "
-        "replaced only once a check fails (Serve's default is 10 s)",
+    health_check_period_s: float | None = Field(
+        default=None, gt=0, le=60,
+        description="how often Serve checks that a replica is healthy; None = Serve's "
+        "default (10 s). Measured: 2 s did not shorten the replacement of a killed replica",
     )
 
     @field_validator("model")

@@ -114,7 +114,7 @@ def build_app(args: dict):
                 ray_actor_options=options,
                 max_ongoing_requests=member.max_ongoing_requests,
                 max_queued_requests=member.max_queued_requests,
-                health_check_period_s=member.health_check_period_s,
+                **health_check_options(member),
             ).bind(
                 member.model,
                 tier.name,
@@ -169,6 +169,12 @@ def admin_digest(parsed: BuildArgs) -> str | None:
         logging.getLogger("ray.serve").warning(
             "admin API disabled: no token in %s or admin_token_file", parsed.admin_token_env)
     return digest
+
+
+def health_check_options(member) -> dict:
+    """Serve's health-check period for a member, only when the config sets one."""
+    period = member.health_check_period_s
+    return {} if period is None else {"health_check_period_s": period}
 
 
 def colocated_ingress_options(tier, gpu_catalog, parsed: BuildArgs) -> dict:

@@ -45,7 +45,7 @@ def test_health_check_period_and_door_settings_are_validated_by_name():
     assert "ingress.door_follows_replicas" in error_text(
         cascade(ingress={"door_follows_replicas": "sometimes"}))
     parsed = parse_cascade(cascade())
-    assert parsed.tiers[0].members[0].health_check_period_s == 2.0
+    assert parsed.tiers[0].members[0].health_check_period_s is None  # Serve's default
     assert parsed.ingress.door_follows_replicas is False  # opt-in
 
 
