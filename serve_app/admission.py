@@ -9,6 +9,7 @@ Single-threaded (the replica's event loop), so plain integers suffice.
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 
 
@@ -30,12 +31,12 @@ class ImageBudget:
     def __init__(self, limit: int, retry_after_s: float = 1.0) -> None:
         if limit < 1:
             raise ValueError("max_inflight_images must be >= 1")
-        self.limit = limit
+        self.limit = self.configured_limit = limit
         self.retry_after_s = retry_after_s
         self.in_flight = 0
         self.refused = 0
         self.refused_images = 0  # demand the door turned away (autoscaling counts it)
-        self.shrinks = 0  # times serve_app.replica_watch narrowed the door
+        self.shrinks = 0  # times the door narrowed (serve_app.replica_watch)
 
     def acquire(self, images: int) -> None:
         """Take `images` slots or raise Overloaded. A request larger than the whole budget
@@ -49,6 +50,13 @@ class ImageBudget:
                 self.retry_after_s,
             )
         self.in_flight += images
+
+    def scale_to(self, share: float) -> None:
+        """Admit `share` of the configured limit (rounded up, at least one image): the
+        first tier's running share of its replicas (serve_app.replica_watch)."""
+        limit = max(1, math.ceil(self.configured_limit * min(1.0, share) - 1e-9))
+        self.shrinks += limit < self.limit
+        self.limit = limit
 
     def release(self, images: int) -> None:
         self.in_flight = max(0, self.in_flight - images)

@@ -137,16 +137,14 @@ def policy_sync_for(ingress):
 def replica_watch_for(ingress):
     """The ReplicaWatch that sizes this ingress replica's image door by the first tier's
     running replicas (serve_app.replica_watch); watches nothing when turned off."""
-    from serve_app.replica_watch import ReplicaWatch, door_limit, watched_deployments
+    from serve_app.replica_watch import ReplicaWatch, watched_deployments
 
-    limits = ingress.config.ingress
-    watched = watched_deployments(ingress.config) if limits.door_follows_replicas else {}
+    follows = ingress.config.ingress.door_follows_replicas
+    watched = watched_deployments(ingress.config) if follows else {}
 
     def follow(share: float) -> None:
         before = ingress.admission.limit
-        ingress.admission.limit = door_limit(limits.max_inflight_images, share)
-        if ingress.admission.limit < before:
-            ingress.admission.shrinks += 1
+        ingress.admission.scale_to(share)
         logger.info("image door %d -> %d (first tier running share %.2f)", before,
                     ingress.admission.limit, share)
 
@@ -580,8 +578,7 @@ class CascadeIngress:
             snapshot.budget = self.keeper.snapshot()
         if self.gears is not None:
             snapshot.gears = self.gears.snapshot()
-        snapshot.door = door_stats(self.admission, self.replica_watch,
-                                   self.limits.max_inflight_images)
+        snapshot.door = door_stats(self.admission, self.replica_watch)
         return snapshot
 
     @fastapi_app.get("/healthz", response_model=HealthResponse)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Callable, Mapping
 
 logger = logging.getLogger("ray.serve")
@@ -37,11 +36,6 @@ def running_share(replica_states: Mapping[str, Mapping[str, int]],
         running = replica_states.get(name, {}).get("RUNNING", 0)
         share = min(share, max(running, 1) / wanted)
     return share
-
-
-def door_limit(base: int, share: float) -> int:
-    """The door for `share` of the configured capacity: at least one image."""
-    return max(1, math.ceil(base * min(1.0, share) - 1e-9))
 
 
 def watched_deployments(config) -> dict[str, int]:
@@ -114,11 +108,11 @@ class ReplicaWatch:
             await asyncio.sleep(self.interval_s)
 
 
-def door_stats(admission, watch: ReplicaWatch, configured_limit: int):
+def door_stats(admission, watch: ReplicaWatch):
     """The door's state for `/v1/stats` (serve_app.schemas.DoorStats)."""
     from serve_app.schemas import DoorStats
 
-    return DoorStats(limit=admission.limit, configured_limit=configured_limit,
+    return DoorStats(limit=admission.limit, configured_limit=admission.configured_limit,
                      running_share=watch.share, watched=sorted(watch.configured),
                      in_flight=admission.in_flight, refused_requests=admission.refused,
                      shrinks=admission.shrinks, status_polls=watch.polls)

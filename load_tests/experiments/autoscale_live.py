@@ -15,8 +15,9 @@ them.
 The load client runs in a spawned child process (load_tests.client.subprocess_load), so the
 driver's replica and CPU samplers do not stall it. The CPU of every process is sampled per
 step phase by role (load_tests.experiments.host_cpu) and reported next to the simulation,
-whose shared-host model takes the idle draw under the step's conditions and the CPU of a
-replica start from this run's own measurements.
+whose shared-host model takes the idle draw under the step's conditions from this run. The
+judged simulation replays each phase's measured CPU per request; the forecast from the
+calibration (and each replica start's CPU) is reported next to it, not judged.
 """
 
 from __future__ import annotations

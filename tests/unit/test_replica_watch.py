@@ -5,12 +5,7 @@ import asyncio
 import pytest
 
 from serve_app.admission import ImageBudget, Overloaded
-from serve_app.replica_watch import (
-    ReplicaWatch,
-    door_limit,
-    running_share,
-    watched_deployments,
-)
+from serve_app.replica_watch import ReplicaWatch, running_share, watched_deployments
 
 
 def test_the_share_is_the_most_depleted_members_and_never_zero():
@@ -27,12 +22,22 @@ def test_the_share_is_the_most_depleted_members_and_never_zero():
                          configured) == 1.0
 
 
+def door_limit(base: int, share: float) -> int:
+    budget = ImageBudget(base)
+    budget.scale_to(share)
+    return budget.limit
+
+
 def test_the_door_shrinks_with_the_share_and_keeps_one_image():
     assert door_limit(6, 1.0) == 6
     assert door_limit(6, 0.5) == 3
     assert door_limit(7, 0.5) == 4  # rounded up: half a replica still serves
     assert door_limit(1, 0.25) == 1
     assert door_limit(16, 2.0) == 16
+    budget = ImageBudget(6)
+    budget.scale_to(0.5)
+    budget.scale_to(1.0)
+    assert budget.limit == 6 and budget.shrinks == 1  # counted once, reopened
 
 
 def watch_for(states, budget, configured=None):
