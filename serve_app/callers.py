@@ -9,6 +9,8 @@ waits for Serve to restore one), so a replica kill costs latency, not an answer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 
 import numpy as np
 
@@ -29,10 +31,11 @@ def handle_caller(handle, method: str = "classify", retries: int = 1) -> MemberC
 
     async def call(image: np.ndarray) -> MemberResult:
         attempt = 0
+        sent = time.time()  # the first send: a re-sent call's lost time is in its first hop
         while True:
             response = bound.remote(image)
             try:
-                return await response
+                return stamped(await response, sent)
             except asyncio.CancelledError:
                 response.cancel()
                 raise
@@ -51,6 +54,14 @@ def local_caller(member) -> MemberCaller:
     """
 
     async def call(image: np.ndarray) -> MemberResult:
-        return await member.classify(image)
+        sent = time.time()
+        return stamped(await member.classify(image), sent)
 
     return call
+
+
+def stamped(result: MemberResult, sent: float) -> MemberResult:
+    """`result` with the caller's send and receive times (serve_app.call_anatomy)."""
+    if not isinstance(result, MemberResult):
+        return result
+    return dataclasses.replace(result, sent_at=sent, received_at=time.time())

@@ -316,6 +316,7 @@ class CascadeIngress:
             price_per_second=prices,
             member_timeout_s=self.config.ingress.member_timeout_s,
             on_waste=self.stats.record_wasted,
+            on_member_call=self.stats.record_member_call,
         )
         self.limits = self.config.ingress
         self.reader = ClassifyReader(self.limits)
@@ -518,14 +519,18 @@ class CascadeIngress:
             deadline_at = None if deadline_s is None else start + deadline_s
             with self.admission.holding() as admit:  # in-flight images, released at the end
                 images = await self.reader.images(request, deadline_at, admit)
+                decoded = time.perf_counter()
                 self._shift_gear(len(images))
                 edge = parse_edge_votes(
                     request.headers.get(EDGE_VOTES_HEADER), self.config, start_tier, len(images))
                 outcomes = await self.runner.run(
                     images, deadline_s=deadline_s, started=start, start_tier=start_tier)
+            ran = time.perf_counter()
             attach_edge_traces(outcomes, edge)
             answer = self._answer(outcomes)
             self._record(start_tier, outcomes)
+            self.stats.record_request_parts((decoded - start) * 1000.0, (ran - decoded) * 1000.0,
+                                            (time.perf_counter() - ran) * 1000.0)
             # Nobody will read it. A cancel that raced with the answer lands here too.
             if await request.is_disconnected():
                 self.stats.record_client_closed()

@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -109,11 +110,12 @@ class MemberDeployment:
     async def classify(self, image: np.ndarray) -> MemberResult:
         """Class probabilities for one uint8 HWC image, with its share of the batch's time
         (and any device time this replica spent on images whose callers left)."""
+        arrived = time.time()  # serve_app.call_anatomy: the end of the call's routing hop
         if self._fault_delay_s:
             await asyncio.sleep(self._fault_delay_s)  # injected by `coe chaos` (quorum)
         ticket = WorkTicket()
         try:
-            result = await self._predict_batch((image, ticket))
+            result = await self._predict_batch((image, ticket, arrived))
         except asyncio.CancelledError:
             self._waste.abandon(ticket)
             raise
@@ -152,7 +154,7 @@ class MemberDeployment:
         }
 
     async def _run_batch_of(self, items: list[tuple]) -> list[MemberResult]:
-        images = [image for image, _ in items]
+        images = [image for image, _, _ in items]
         # The forward pass runs in a worker thread so the replica's event loop keeps
         # accepting calls meanwhile, which is what lets the next batch fill up.
         size = len(images)
@@ -161,15 +163,15 @@ class MemberDeployment:
         if self._batch_sizes is not None:
             self._batch_sizes.observe(size, tags={"tier": self.tier, "member": self.member})
         loop = asyncio.get_running_loop()
-        probs, seconds = await loop.run_in_executor(self._executor, self._fit_and_forward,
-                                                    images)
+        probs, seconds, started, ended = await loop.run_in_executor(
+            self._executor, self._fit_and_forward, images)
         measured = split_batch(seconds, size)
         emulated = not self._on_gpu
         call_seconds = self._clock.call_seconds(
             seconds, self.gpu_class, layers=self._layers, emulated=emulated
         )
         device_seconds = split_batch(call_seconds, size)
-        for _, ticket in items:
+        for _, ticket, _ in items:
             self._waste.ran(ticket, device_seconds)
         return [
             MemberResult(
@@ -179,14 +181,19 @@ class MemberDeployment:
                 batch_size=size,
                 emulated=emulated,
                 billed_class_mismatch=self.device_check.status == "mismatch",
+                arrived_at=items[i][2],
+                forward_started_at=started,
+                forward_ended_at=ended,
             )
             for i in range(size)
         ]
 
-    def _fit_and_forward(self, images: list[np.ndarray]) -> tuple[np.ndarray, float]:
+    def _fit_and_forward(self, images: list[np.ndarray]) -> tuple[np.ndarray, float, float, float]:
         """Resize to this member's input size (host-side preprocessing, not device time),
-        then the timed forward pass."""
-        return self._forward(self._loaded.fit(images))
+        then the timed forward pass; also the thread's wall-clock start and end."""
+        started = time.time()
+        probs, seconds = self._forward(self._loaded.fit(images))
+        return probs, seconds, started, time.time()
 
     def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
         """Probabilities of a (N,H,W,3) uint8 batch and the device time of the forward pass.

@@ -31,3 +31,9 @@ class MemberResult:
     source: str = "member"
     note: str = ""
     wasted_device_seconds: float = 0.0  # this replica's abandoned work since its last answer
+    # Wall-clock stamps (time.time()) of the call's parts: serve_app.call_anatomy. 0 = unset.
+    sent_at: float = 0.0  # the caller sent the call
+    arrived_at: float = 0.0  # the member's handler began
+    forward_started_at: float = 0.0  # the forward thread began (resize + forward)
+    forward_ended_at: float = 0.0
+    received_at: float = 0.0  # the caller had the result

@@ -157,9 +157,12 @@ class CascadeRunner:
         price_per_second: dict[str, float],
         member_timeout_s: float = 30.0,
         on_waste: Callable[[str, float], None] | None = None,
+        on_member_call: Callable[[str, str, MemberResult], None] | None = None,
     ) -> None:
         """`on_waste(gpu_class, device_seconds)` hears of device time that ran but whose
-        result was not used (serve_app.waste); it is billed apart from the answers."""
+        result was not used (serve_app.waste); it is billed apart from the answers.
+        `on_member_call(tier, member, result)` hears of every member answer (its timing
+        stamps: serve_app.call_anatomy)."""
         if not tiers:
             raise ValueError("a cascade needs at least one tier")
         if [t.index for t in tiers] != list(range(len(tiers))):
@@ -169,6 +172,7 @@ class CascadeRunner:
         self.price_per_second = dict(price_per_second)
         self.member_timeout_s = member_timeout_s
         self.on_waste = on_waste
+        self.on_member_call = on_member_call
         self._stopping: set[asyncio.Task] = set()  # cancelled calls, kept until they finish
 
     async def run(
@@ -371,6 +375,8 @@ class CascadeRunner:
         present[m, r] = True
         if result.source == "collage":
             return  # the collage's device time is billed by the shield, once per image
+        if self.on_member_call is not None:
+            self.on_member_call(tier.name, tier.members[m], result)
         usage_list.append(
             MemberUsage(
                 tier=tier.name,

@@ -165,6 +165,26 @@ class DoorStats(BaseModel):
     status_polls: int = Field(description="serve.status() reads the watch made")
 
 
+class AnatomySummary(BaseModel):
+    """Mean parts (ms) of the median calls (total p40-p60) and of the tail (total >= p99)."""
+
+    count: int
+    total_p50_ms: float
+    total_p99_ms: float
+    median_ms: dict[str, float]
+    tail_ms: dict[str, float]
+    tail_calls: int
+
+
+class Anatomy(BaseModel):
+    requests: AnatomySummary | None = Field(
+        default=None, description="ingress parts of 2xx classify requests: read_decode, "
+        "cascade, answer")
+    member_calls: dict[str, AnatomySummary | None] = Field(
+        default_factory=dict, description="'<tier>/<member>' -> parts of its answered calls: "
+        "to_replica, queue, forward, back")
+
+
 class StatsResponse(BaseModel):
     """Live counters of this ingress replica since it started."""
 
@@ -213,6 +233,9 @@ class StatsResponse(BaseModel):
     billed_usd_total: float = Field(
         default=0.0, description="usd_total (used) + wasted: what the device time cost"
     )
+    anatomy: Anatomy | None = Field(
+        default=None, description="where the time goes: the median vs the tail (>= p99) "
+        "of this replica's requests and of each member's calls (serve_app.call_anatomy)")
 
 
 class ErrorBody(BaseModel):

@@ -12,6 +12,12 @@ import numpy as np
 
 from cost_model.device_time import emulation_note
 from cost_model.record import mean_batch_sizes, usd_per_1k
+from serve_app.call_anatomy import (
+    MEMBER_CALL_PARTS,
+    REQUEST_PARTS,
+    AnatomyRing,
+    member_call_parts_ms,
+)
 from serve_app.runner import ImageOutcome
 from serve_app.schemas import LatencySummary, StatsResponse, TierStats
 
@@ -73,6 +79,29 @@ class StatsAggregator:
         self._prices = dict(prices or {})
         self._wasted_seconds: dict[str, float] = {}
         self._client_closed = 0
+        self._request_parts = AnatomyRing(REQUEST_PARTS)
+        self._call_parts: dict[str, AnatomyRing] = {}
+
+    def record_member_call(self, tier: str, member: str, result) -> None:
+        """The parts of one answered member call (serve_app.call_anatomy), if stamped."""
+        parts = member_call_parts_ms(result)
+        if parts is None:
+            return
+        key = f"{tier}/{member}"
+        ring = self._call_parts.get(key)
+        if ring is None:
+            ring = self._call_parts[key] = AnatomyRing(MEMBER_CALL_PARTS)
+        ring.add(parts)
+
+    def record_request_parts(self, read_decode_ms: float, cascade_ms: float,
+                             answer_ms: float) -> None:
+        """The ingress-side parts of one answered (2xx) classify request."""
+        self._request_parts.add((read_decode_ms, cascade_ms, answer_ms))
+
+    def anatomy(self) -> dict:
+        """Median-vs-tail parts of the ingress's requests and of each member's calls."""
+        members = {key: ring.summary() for key, ring in sorted(self._call_parts.items())}
+        return {"requests": self._request_parts.summary(), "member_calls": members}
 
     def record_client_closed(self) -> None:
         """A client went away before its answer: counted apart, never as a 5xx."""
@@ -157,4 +186,5 @@ class StatsAggregator:
             wasted_device_seconds_by_gpu_class=dict(self._wasted_seconds),
             wasted_usd_by_gpu_class=wasted_usd,
             billed_usd_total=total_usd + sum(wasted_usd.values()),
+            anatomy=self.anatomy(),
         )

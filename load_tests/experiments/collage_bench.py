@@ -214,6 +214,9 @@ def summarise_mode(windows: list, faults: bool) -> dict:
         "backup_skipped_images": int(delta("backup_skipped_images")),
         "faults": (last.get("redundancy") or {}).get("faults") if faults else None,
         "emulated": bool(last.get("emulated")),
+        # where the time went, median vs tail (serve_app.call_anatomy): the ingress's rings
+        # at the end of the last window (its latest calls, the warm-up's included)
+        "anatomy": last.get("anatomy"),
         "labels": [r.predicted for r in records],
         "sources": [r.source for r in records],
     }

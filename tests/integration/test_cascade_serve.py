@@ -197,6 +197,14 @@ def test_stats_count_what_was_sent(client):
     assert after.tiers[1].exits - before.tiers[1].exits == 1
     assert after.usd_total > before.usd_total and after.usd_per_1k_predictions > 0
     assert after.latency_ms.p50_ms is not None and after.emulated
+    # where the time went: each member's calls split into parts that add up to the call
+    assert after.anatomy.requests.count >= 3
+    calls = after.anatomy.member_calls
+    assert calls and all(summary.count > 0 for summary in calls.values())
+    for summary in calls.values():
+        assert set(summary.median_ms) == {"to_replica", "queue", "forward", "back"}
+        assert summary.median_ms["forward"] > 0
+        assert summary.total_p50_ms == pytest.approx(sum(summary.median_ms.values()), rel=0.5)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ global is patched.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -218,6 +219,10 @@ def test_cpu_member_reports_emulated_and_applies_channels_last():
     # the batch handler behind @serve.batch (serve.batch itself needs a Serve replica)
     from serve_app.waste import WorkTicket
 
-    [result] = asyncio.run(member._run_batch_of([(image, WorkTicket())]))
+    arrived = time.time()
+    [result] = asyncio.run(member._run_batch_of([(image, WorkTicket(), arrived)]))
     assert result.emulated is True and result.billed_class_mismatch is False
     assert result.probs.shape == (10,) and result.device_seconds > 0
+    # the call's anatomy stamps (serve_app.call_anatomy): arrival, then the forward thread
+    assert result.arrived_at == arrived
+    assert arrived <= result.forward_started_at < result.forward_ended_at <= time.time()
