@@ -1,7 +1,8 @@
 """One source of truth for a cascade's live exit policies: a detached, named Ray actor.
 
 Every ingress replica of an application reads the same store, so an admin change made
-through any replica reaches all of them (each polls the store's version), and it
+through any replica reaches all of them (each keeps a long poll open on the store, which
+answers it as soon as the version changes), and it
 survives an ingress restart (the store is detached: it outlives the replicas). Versions
 count up on every change. The deployment's own policies (Serve `user_config`) win
 whenever THEY change (a redeploy with new thresholds); an unchanged redeploy or a
@@ -11,6 +12,7 @@ replica restart keeps the admin's changes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -40,6 +42,7 @@ class VersionedPolicies:
         self._version = 1
         self._source = "config"
         self._updated_at = time.time()
+        self._changed: asyncio.Event | None = None  # set (and dropped) on every change
 
     def get(self) -> dict:
         return {"version": self._version, "source": self._source,
@@ -55,6 +58,18 @@ class VersionedPolicies:
             self._set(dict(exit_policies), "config")
         return self.get()
 
+    async def wait_for_change(self, known_version: int, timeout_s: float = 30.0) -> dict:
+        """The snapshot as soon as its version differs from `known_version`, or after
+        `timeout_s` unchanged: a long poll, so that idle replicas do not poll the store
+        (a 0.5-s poll by every ingress cost the host CPU for nothing)."""
+        if self._version == known_version:
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            changed = self._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout_s)
+        return self.get()
+
     def update(self, exit_policies: dict, budget: float | None = None) -> dict:
         """An admin change of some tiers' policies and/or of B (validated by the ingress)."""
         if budget is not None:
@@ -67,6 +82,9 @@ class VersionedPolicies:
         self._version += 1
         self._source = source
         self._updated_at = time.time()
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
 
 PolicyStore = ray.remote(num_cpus=0)(VersionedPolicies)
@@ -104,10 +122,11 @@ class PolicySync:
     """An ingress replica's link to the store: push changes, pull the live version."""
 
     def __init__(self, app_name: str, apply: Callable[[dict], None],
-                 refresh_s: float = 0.5) -> None:
+                 refresh_s: float = 0.5, wait_s: float = 30.0) -> None:
         self.app_name = app_name
         self.apply = apply  # called with a store snapshot whose version is new here
-        self.refresh_s = refresh_s
+        self.refresh_s = refresh_s  # the pause before retrying an unreachable store
+        self.wait_s = wait_s  # how long one long poll stays open
         self.version = 0
         self.source = "config"
         self._store = None
@@ -159,11 +178,15 @@ class PolicySync:
         if self._poller is None or self._poller.done():
             self._poller = asyncio.get_running_loop().create_task(self._poll())
 
+    async def wait_for_change(self) -> dict:
+        """One long poll: the store's snapshot once its version differs from ours."""
+        return self._take(await self._store.wait_for_change.remote(self.version, self.wait_s))
+
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(self.refresh_s)
             try:
-                await self.refresh()
+                await self.wait_for_change()
             except Exception as exc:  # noqa: BLE001 - keep the last live policy meanwhile
                 logger.warning("policy store unreachable (%s); keeping version %d",
                                type(exc).__name__, self.version)
+                await asyncio.sleep(self.refresh_s)

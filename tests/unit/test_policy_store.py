@@ -43,7 +43,8 @@ class FakeActor:
             @staticmethod
             def remote(*args):
                 async def call():
-                    return method(*args)
+                    result = method(*args)
+                    return await result if asyncio.iscoroutine(result) else result
                 return call()
 
         return Remote
@@ -73,6 +74,36 @@ def test_every_replica_applies_a_change_made_through_another():
     asyncio.run(scenario())
     assert applied == {"a": [1, 2], "b": [1, 2]}
     assert replicas["b"].source == "admin"
+
+
+def test_the_long_poll_answers_at_once_when_behind_at_a_change_or_at_its_timeout():
+    store = VersionedPolicies(CONFIG)
+
+    async def scenario():
+        assert (await store.wait_for_change(0, 5.0))["version"] == 1  # behind: at once
+        assert (await store.wait_for_change(1, 0.05))["version"] == 1  # unchanged: timeout
+        waiting = asyncio.ensure_future(store.wait_for_change(1, 5.0))
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        store.update(LOOSE)
+        return await asyncio.wait_for(waiting, 1.0)  # woken by the change, not the timeout
+
+    snapshot = asyncio.run(scenario())
+    assert snapshot["version"] == 2 and snapshot["exit_policies"] == LOOSE
+
+
+def test_a_replica_waiting_on_the_store_applies_another_replicas_change():
+    replicas, applied = two_replicas(FakeActor(VersionedPolicies(CONFIG)), "version")
+
+    async def scenario():
+        await replicas["b"].refresh()
+        waiting = asyncio.ensure_future(replicas["b"].wait_for_change())
+        await asyncio.sleep(0.01)
+        await replicas["a"].update(LOOSE, CONFIG)
+        await asyncio.wait_for(waiting, 1.0)
+
+    asyncio.run(scenario())
+    assert applied["b"] == [1, 2] and replicas["b"].source == "admin"
 
 
 def test_admin_token_from_env_or_file_and_required_refuses_loudly(tmp_path, monkeypatch):
