@@ -152,17 +152,29 @@ def warm_up(url: str, options: CollageBenchOptions, images) -> None:
 
 
 def run_window(url: str, options: CollageBenchOptions, images, seed: int):
-    """One measured open-loop window; (records, stats before, stats after)."""
+    """One measured open-loop window; (records, stats before, stats after). The stats after
+    also carry `bench_host_busy`: the share of the host's cores busy during the window
+    (every process: the other apps' idle draw, the client, Ray)."""
+    import psutil
+
     from load_tests.client.generator import run_load
     from load_tests.client.schedules import poisson
 
     count = len(images)
     before = _get_json(f"{url}/v1/stats")
+    cpu_before, wall_before = _busy_cpu_seconds(psutil.cpu_times()), time.monotonic()
     result = run_load(f"{url}/v1/classify", images, poisson(options.rate, seed=seed),
                       max_requests=count, max_seconds=count / options.rate * 3 + 60,
                       timeout_s=options.timeout_s, progress=False)
-    after = _get_json(f"{url}/v1/stats")
+    busy = (_busy_cpu_seconds(psutil.cpu_times()) - cpu_before) / (
+        (time.monotonic() - wall_before) * (psutil.cpu_count() or 1))
+    after = {**_get_json(f"{url}/v1/stats"), "bench_host_busy": round(busy, 3)}
     return result.records, before, after
+
+
+def _busy_cpu_seconds(times) -> float:
+    return sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq",
+                                                        "softirq", "steal"))
 
 
 def summarise_mode(windows: list, faults: bool) -> dict:
@@ -185,6 +197,7 @@ def summarise_mode(windows: list, faults: bool) -> dict:
                  - sum(before["device_seconds_by_gpu_class"].values())
                  for _, before, after in windows)
     last = windows[-1][2]
+    busy = [after.get("bench_host_busy") for _, _, after in windows]
     return {
         "p50_ms": round(p50, 2) if p50 is not None else None,
         "p99_ms": round(p99, 2) if p99 is not None else None,
@@ -217,6 +230,9 @@ def summarise_mode(windows: list, faults: bool) -> dict:
         # where the time went, median vs tail (serve_app.call_anatomy): the ingress's rings
         # at the end of the last window (its latest calls, the warm-up's included)
         "anatomy": last.get("anatomy"),
+        # how loaded the host was while this app's windows ran (not judged): a saturated
+        # host's own tail is what the p99 checks compare against
+        "host_busy_mean": round(float(np.mean(busy)), 3) if None not in busy else None,
         "labels": [r.predicted for r in records],
         "sources": [r.source for r in records],
     }
