@@ -171,6 +171,7 @@ def test_node_env_uses_our_token_and_no_foreign_cluster():
         "RAY_AUTH_TOKEN_PATH": "/state/unit.token",
         node_plan.DRAIN_TIMEOUT_ENV: "0",
         "RAY_SERVE_ROUTER_RETRY_MAX_BACKOFF_S": "0.05",
+        "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "1000",
     }
     assert base["RAY_ADDRESS"] == "10.0.0.9:6379"  # the caller's mapping is not changed
 
