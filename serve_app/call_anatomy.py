@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from serve_app.ring_buffer import RingBuffer
+
 MEMBER_CALL_PARTS = ("to_replica", "queue", "forward", "back")
 REQUEST_PARTS = ("read_decode", "cascade", "answer")
 
@@ -37,39 +39,30 @@ def member_call_parts_ms(result) -> tuple[float, ...] | None:
     return tuple((later - earlier) * 1000.0 for earlier, later in pairs)
 
 
-class AnatomyRing:
+class AnatomyRing(RingBuffer):
     """The last `capacity` samples of named parts (ms), for median-vs-tail summaries."""
 
     def __init__(self, parts: Sequence[str], capacity: int = 4096) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be >= 1")
+        super().__init__(capacity, width=len(parts))
         self.parts = tuple(parts)
-        self._values = np.zeros((capacity, len(self.parts)), dtype=np.float64)
-        self._next = 0
-        self._count = 0
 
     def add(self, parts_ms: Sequence[float]) -> None:
         if len(parts_ms) != len(self.parts):
             raise ValueError(f"expected {len(self.parts)} parts, got {len(parts_ms)}")
-        self._values[self._next] = parts_ms
-        self._next = (self._next + 1) % self._values.shape[0]
-        self._count = min(self._count + 1, self._values.shape[0])
-
-    def __len__(self) -> int:
-        return self._count
+        super().add(parts_ms)
 
     def summary(self) -> dict | None:
         """Count, the total's p50 and p99, and the mean of each part over the median band
         (total within p40-p60) and over the tail (total >= p99). None when empty."""
-        if self._count == 0:
+        if not len(self):
             return None
-        values = self._values[: self._count]
+        values = self.rows()
         total = values.sum(axis=1)
         p40, p50, p60, p99 = np.percentile(total, [40, 50, 60, 99])
         median_band = values[(total >= p40) & (total <= p60)]
         tail = values[total >= p99]
         return {
-            "count": int(self._count),
+            "count": len(self),
             "total_p50_ms": float(p50),
             "total_p99_ms": float(p99),
             "median_ms": _means(self.parts, median_band),

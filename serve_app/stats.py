@@ -18,33 +18,21 @@ from serve_app.call_anatomy import (
     AnatomyRing,
     member_call_parts_ms,
 )
+from serve_app.ring_buffer import RingBuffer
 from serve_app.runner import ImageOutcome
 from serve_app.schemas import LatencySummary, StatsResponse, TierStats
 
 
-class LatencyRing:
+class LatencyRing(RingBuffer):
     """The last `capacity` latencies, for percentiles without unbounded memory."""
 
     def __init__(self, capacity: int = 10_000) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be >= 1")
-        self._values = np.zeros(capacity, dtype=np.float64)
-        self._next = 0
-        self._count = 0
-
-    def add(self, value_ms: float) -> None:
-        self._values[self._next] = value_ms
-        self._next = (self._next + 1) % self._values.shape[0]
-        self._count = min(self._count + 1, self._values.shape[0])
-
-    def __len__(self) -> int:
-        return self._count
+        super().__init__(capacity)
 
     def percentiles(self, qs: Sequence[float]) -> list[float | None]:
-        if self._count == 0:
+        if not len(self):
             return [None for _ in qs]
-        window = self._values[: self._count]
-        return [float(v) for v in np.percentile(window, list(qs))]
+        return [float(v) for v in np.percentile(self.rows()[:, 0], list(qs))]
 
 
 def status_class(status: int) -> str:
