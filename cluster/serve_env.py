@@ -13,7 +13,7 @@ attempts per second for at most `max_queued_requests` waiters. Side by side with
 Serve's replicas and routers also flush their cached request metrics to Ray's metrics API
 every 100 ms (`RAY_SERVE_METRICS_EXPORT_INTERVAL_MS`), busy or idle, in every process. A
 Prometheus scrape reads them every 5-15 s at most, so coe-serve flushes once a second: with
-the 7 idle applications of `coe bench collage` deployed (28 processes) the host's idle draw
+the 6 idle applications of `coe bench collage` deployed the host's idle draw
 fell from 0.55 to 0.45 cores; under load at 10 req/s on one app, CPU per request moved by
 about 1-2% (inside the run-to-run noise).
 
