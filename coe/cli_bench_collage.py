@@ -19,7 +19,11 @@ def register_collage(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--port", type=int, default=d["port"].default,
                    help="Serve HTTP port (default: $COE_TEST_SERVE_PORT or %(default)s)")
-    p.add_argument("--rate", type=float, default=d["rate"].default)
+    p.add_argument("--rate", type=rate_arg, default=d["rate"].default,
+                   help="offered requests/s, or 'auto' (default): --capacity-share x the "
+                   "capacity of the no-fault no-redundancy app, measured first")
+    p.add_argument("--capacity-share", type=float, default=d["capacity_share"].default,
+                   help="auto rate: share of the measured capacity (default: %(default)s)")
     p.add_argument("--requests", type=int, default=d["requests"].default)
     p.add_argument("--warmup", type=int, default=d["warmup"].default)
     p.add_argument("--fault-fraction", type=float, default=d["fault_fraction"].default)
@@ -68,12 +72,17 @@ def register_collage(commands: argparse._SubParsersAction) -> None:
     s.set_defaults(func=run_collage_summary_command)
 
 
+def rate_arg(text: str) -> float | str:
+    return text if text == "auto" else float(text)
+
+
 def run_collage_command(args: argparse.Namespace) -> int:
     from load_tests.experiments.collage_bench import CollageBenchOptions, run_collage_bench
 
     timeout = args.straggler_timeout_ms
     options = CollageBenchOptions(
-        port=args.port, rate=args.rate, requests=args.requests, warmup=args.warmup,
+        port=args.port, rate=args.rate,
+        capacity_share=args.capacity_share, requests=args.requests, warmup=args.warmup,
         fault_fraction=args.fault_fraction, fault_factor=args.fault_factor, grid=args.grid,
         straggler_timeout_ms=timeout if timeout == "adaptive" else float(timeout),
         adaptive_margin=args.adaptive_margin, peer_lag_margin=args.peer_lag_margin,

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from load_tests.experiments.bench_plan import write_json_report
 from load_tests.experiments.collage_floor import p99_floor
@@ -35,7 +36,15 @@ class CollageBenchOptions(BaseModel):
     """Knobs of one bench run (all bounded: every load run stops by itself)."""
 
     port: int = Field(default=int(os.environ.get("COE_TEST_SERVE_PORT", "18307")), ge=1024)
-    rate: float = Field(default=20.0, gt=0, le=100, description="offered requests/s")
+    rate: float | Literal["auto"] = Field(
+        default="auto", description="offered requests/s; auto: capacity_share x the "
+        "closed-loop capacity of the no-fault no-redundancy app, measured first on this host")
+    capacity_share: float = Field(
+        default=0.25, gt=0, le=1, description="auto rate: the share of the measured capacity "
+        "(a straggler benchmark assumes cores to spare: at 20 req/s, about 0.5x, the 2-core "
+        "host was 75-91% busy and its own tail set every p99)")
+    capacity_seconds: float = Field(default=20.0, ge=5, le=300,
+                                    description="auto rate: the capacity measurement's length")
     requests: int = Field(default=600, ge=20, le=20_000, description="measured, per mode")
     warmup: int = Field(default=100, ge=0, le=2000, description="unmeasured, per mode")
     fault_fraction: float = Field(default=0.05, ge=0, le=1)
@@ -66,6 +75,13 @@ class CollageBenchOptions(BaseModel):
     seed: int = 0
     timeout_s: float = Field(default=30.0, gt=0)
     out: str = "reports/collage"
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_in_range(cls, value):
+        if value != "auto" and not 0 < value <= 100:
+            raise ValueError("rate: requests/s in (0, 100], or 'auto'")
+        return value
 
 
 def bench_cascade(mode: str, options: CollageBenchOptions, faults: bool) -> dict:
@@ -139,6 +155,22 @@ def deploy(plan: list[tuple[str, bool]], options: CollageBenchOptions) -> dict:
     for url in urls.values():
         wait_until_healthy(f"{url}/healthz", 900)
     return urls
+
+
+def measured_rate(url: str, options: CollageBenchOptions, images) -> dict:
+    """The offered rate for an `auto` run: a closed loop of 8 in flight against one app for
+    `capacity_seconds`, its answered requests/s times `capacity_share` (at least 1 req/s)."""
+    from load_tests.client.generator import run_load
+    from load_tests.client.schedules import closed
+
+    result = run_load(f"{url}/v1/classify", images, closed(8), max_requests=100_000,
+                      max_seconds=options.capacity_seconds, timeout_s=options.timeout_s,
+                      progress=False)
+    capacity = result.summary.throughput_rps or 0.0
+    rate = round(max(1.0, min(100.0, options.capacity_share * capacity)), 2)
+    return {"closed_loop_in_flight": 8, "seconds": options.capacity_seconds,
+            "capacity_rps": round(capacity, 2), "share": options.capacity_share,
+            "rate": rate}
 
 
 def warm_up(url: str, options: CollageBenchOptions, images) -> None:
@@ -338,6 +370,13 @@ def run_collage_bench(options: CollageBenchOptions, progress: bool = True) -> di
         urls = deploy(plan, options)
         for key in plan:
             warm_up(urls[key], options, images)
+        if options.rate == "auto":  # measured on the app the others are judged against
+            probe = ("no_redundancy", False) if options.clean_runs else ("no_redundancy", True)
+            if progress:
+                print(f"[collage bench] capacity of {app_name(*probe)} "
+                      f"({options.capacity_seconds:g} s, closed loop)", flush=True)
+            report["capacity"] = measured_rate(urls[probe], options, images)
+            options = options.model_copy(update={"rate": report["capacity"]["rate"]})
         per_round = len(images) // options.rounds
         for round_index in range(options.rounds):
             chunk = images[round_index * per_round:(round_index + 1) * per_round]

@@ -42,3 +42,18 @@ def test_the_aa_control_reports_how_far_two_identical_apps_differ():
     assert out["p50_ratio_control_over_none"] == 1.1
     assert out["p99_ratio_control_over_none"] == 0.75
     assert out["p50_ms"] == 44.0
+
+
+def test_the_bench_rate_is_measured_by_default_and_a_fixed_rate_is_checked():
+    import pytest
+    from pydantic import ValidationError
+
+    from coe.cli_bench_collage import rate_arg
+    from load_tests.experiments.collage_bench import CollageBenchOptions
+
+    assert CollageBenchOptions().rate == "auto"
+    assert CollageBenchOptions(rate=8).rate == 8
+    assert rate_arg("auto") == "auto" and rate_arg("12.5") == 12.5
+    for bad in (0, 101, "fast"):
+        with pytest.raises(ValidationError, match="rate"):
+            CollageBenchOptions(rate=bad)
