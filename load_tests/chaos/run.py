@@ -345,7 +345,7 @@ def _phases(options, config, base, targets, deploy_s) -> dict[str, Any]:
             "stats_reconciles": stats_end["requests"] == sum(
                 stats_end["responses_by_status"].values()),
             "server_by_status": stats_end["responses_by_status"],
-            # the image door at the end (its latency door's narrowings, when configured)
+            # the image door at the end: its limit, refusals and shrinks (diagnosis)
             "door_at_end": stats_end.get("door"),
         },
         **attacks,

@@ -41,7 +41,7 @@ class CollageBenchOptions(BaseModel):
         "closed-loop capacity of the no-fault no-redundancy app, measured first on this host")
     capacity_share: float = Field(
         default=0.25, gt=0, le=1, description="auto rate: the share of the measured capacity "
-        "(a straggler benchmark assumes cores to spare: at 20 req/s, about 0.5x, the 2-core "
+        "(a straggler benchmark assumes cores to spare: at a fixed 20 req/s a slower 2-core "
         "host was 75-91% busy and its own tail set every p99)")
     capacity_seconds: float = Field(default=20.0, ge=5, le=300,
                                     description="auto rate: the capacity measurement's length")
