@@ -38,7 +38,8 @@ class CollageBenchOptions(BaseModel):
     port: int = Field(default=int(os.environ.get("COE_TEST_SERVE_PORT", "18307")), ge=1024)
     rate: float | Literal["auto"] = Field(
         default="auto", description="offered requests/s; auto: capacity_share x the "
-        "closed-loop capacity of the no-fault no-redundancy app, measured first on this host")
+        "closed-loop capacity of the no-fault no-redundancy app (the faulted one without "
+        "clean_runs), measured first on this host")
     capacity_share: float = Field(
         default=0.25, gt=0, le=1, description="auto rate: the share of the measured capacity "
         "(a straggler benchmark assumes cores to spare: at a fixed 20 req/s a slower 2-core "
