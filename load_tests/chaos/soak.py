@@ -224,6 +224,7 @@ def run_soak_phases(app: str, base: str, config, images, targets, duration_s: fl
         probe_catalogue,
         run_probes,
     )
+    from load_tests.chaos.host_speed import HostSpeedProbe, speed_by_minute
 
     url = base + "/v1/classify"
     stop = threading.Event()
@@ -284,7 +285,11 @@ def run_soak_phases(app: str, base: str, config, images, targets, duration_s: fl
         + (f"a replica kill every {kill_every_s:.0f} s, " if kill_every_s > 0 else "no kills, ")
         + (f"bad inputs + pixel bombs every {burst_every_s:.0f} s" if burst_every_s > 0
            else "no bursts"))
-    result = load(url, images, f"poisson:{rate:.3f}", duration_s)
+    probe = HostSpeedProbe().start()
+    try:
+        result = load(url, images, f"poisson:{rate:.3f}", duration_s)
+    finally:
+        speed_samples = probe.stop()
     stop.set()
     for thread in threads:
         thread.join(timeout=120)
@@ -317,5 +322,8 @@ def run_soak_phases(app: str, base: str, config, images, targets, duration_s: fl
         "p99_by_10s": windows,
         "kill_impact": kill_impact(minutes, windows, [k["at_s"] for k in kills]),
         "kill_anatomy": kill_anatomy(result.records, [k["at_s"] for k in kills]),
+        # Whether the host itself slowed: a fixed work unit's CPU time per minute.
+        "host_speed_by_minute": speed_by_minute(speed_samples, result.started_at_unix,
+                                                duration_s),
         "verdict": soak_verdict(books["lost"] + unanswered, bad_5xx, growth, minutes),
     }
