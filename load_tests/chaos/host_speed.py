@@ -24,6 +24,7 @@ import numpy as np
 
 LOOP_ITERATIONS = 300_000
 STREAM_ELEMENTS = 4_000_000  # float64: 32 MB, past the caches
+VMSTAT_COUNTERS = ("pgmajfault", "workingset_refault_file")
 
 
 def _loop_unit() -> int:
@@ -39,14 +40,37 @@ def _cpu_ms(work) -> float:
     return (time.thread_time() - start) * 1000.0
 
 
+def host_counters() -> dict[str, int]:
+    """Cumulative host counters of paging and I/O stalls. This VM reclaims memory on its
+    own (a DAMON `pageout` scheme, with 20 GB free), so code pages of our processes can be
+    evicted and read back (`workingset_refault_file`, major faults) while we serve; the
+    I/O pressure stall total says how long every task waited on that. Empty off Linux."""
+    counters: dict[str, int] = {}
+    try:
+        with open("/proc/vmstat") as vmstat:
+            for line in vmstat:
+                name, value = line.split()
+                if name in VMSTAT_COUNTERS:
+                    counters[name] = int(value)
+        with open("/proc/pressure/io") as pressure:
+            for line in pressure:
+                kind, *fields = line.split()
+                total = dict(field.split("=") for field in fields)["total"]
+                counters[f"io_{kind}_stall_us"] = int(total)
+    except OSError:
+        pass
+    return counters
+
+
 def _probe(stop, samples, every_s: float) -> None:
-    """Child process: one sample (wall time, loop CPU ms, stream CPU ms) every `every_s`."""
+    """Child process: one sample (wall time, loop CPU ms, stream CPU ms, host counters)
+    every `every_s`."""
     source = np.ones(STREAM_ELEMENTS)
     target = np.empty_like(source)
     while not stop.is_set():
         loop_ms = _cpu_ms(_loop_unit)
         stream_ms = _cpu_ms(lambda: np.add(source, 1.0, out=target))
-        samples.put((time.time(), round(loop_ms, 3), round(stream_ms, 3)))
+        samples.put((time.time(), round(loop_ms, 3), round(stream_ms, 3), host_counters()))
         stop.wait(every_s)
 
 
@@ -64,7 +88,7 @@ class HostSpeedProbe:
         self._process.start()
         return self
 
-    def stop(self) -> list[tuple[float, float, float]]:
+    def stop(self) -> list[tuple]:
         self._stop.set()
         out = []
         deadline = time.monotonic() + 10.0
@@ -80,24 +104,31 @@ class HostSpeedProbe:
         return sorted(out)
 
 
-def speed_by_minute(samples: list[tuple[float, float, float]], start_unix: float,
+def speed_by_minute(samples: list[tuple], start_unix: float,
                     duration_s: float) -> list[dict[str, Any]]:
     """Per whole minute of the load: the median CPU ms of each unit, and that over minute
-    0's (above 1: the same work cost the host more CPU time than in minute 0)."""
-    minutes: dict[int, list[tuple[float, float]]] = {}
-    for at, loop_ms, stream_ms in samples:
-        minute = int((at - start_unix) // 60)
+    0's (above 1: the same work cost the host more CPU time than in minute 0), and how much
+    each host counter grew in the minute (from the minute's last sample before it)."""
+    minutes: dict[int, list[tuple]] = {}
+    for sample in sorted(samples, key=lambda s: s[0]):
+        minute = int((sample[0] - start_unix) // 60)
         if 0 <= minute < max(int(duration_s // 60), 1):
-            minutes.setdefault(minute, []).append((loop_ms, stream_ms))
+            minutes.setdefault(minute, []).append(sample)
     if 0 not in minutes:
         return []
-    first = np.median(np.array(minutes[0]), axis=0)
+    first = np.median(np.array([s[1:3] for s in minutes[0]]), axis=0)
+    previous = minutes[0][0][3] if len(minutes[0][0]) > 3 else {}
     out = []
     for minute in sorted(minutes):
-        loop_ms, stream_ms = np.median(np.array(minutes[minute]), axis=0)
-        out.append({"minute": minute, "samples": len(minutes[minute]),
+        rows = minutes[minute]
+        loop_ms, stream_ms = np.median(np.array([s[1:3] for s in rows]), axis=0)
+        last = rows[-1][3] if len(rows[-1]) > 3 else {}
+        out.append({"minute": minute, "samples": len(rows),
                     "loop_cpu_ms": round(float(loop_ms), 2),
                     "stream_cpu_ms": round(float(stream_ms), 2),
                     "loop_over_minute0": round(float(loop_ms / first[0]), 3),
-                    "stream_over_minute0": round(float(stream_ms / first[1]), 3)})
+                    "stream_over_minute0": round(float(stream_ms / first[1]), 3),
+                    "host_counters_delta": {k: v - previous[k] for k, v in last.items()
+                                            if k in previous}})
+        previous = last or previous
     return out

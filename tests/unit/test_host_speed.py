@@ -1,6 +1,6 @@
 """The soak's host-speed probe: per-minute medians of a fixed work unit's CPU time."""
 
-from load_tests.chaos.host_speed import HostSpeedProbe, speed_by_minute
+from load_tests.chaos.host_speed import HostSpeedProbe, host_counters, speed_by_minute
 
 
 def test_minutes_are_compared_with_minute_zero_by_their_medians():
@@ -30,5 +30,23 @@ def test_the_probe_process_samples_until_stopped():
     time.sleep(1.5)
     samples = probe.stop()
     assert samples, "the spawned probe returned no sample"
-    assert all(loop_ms > 0 and stream_ms > 0 for _, loop_ms, stream_ms in samples)
+    assert all(loop_ms > 0 and stream_ms > 0 for _, loop_ms, stream_ms, _ in samples)
+    assert "pgmajfault" in samples[0][3]
     assert [s[0] for s in samples] == sorted(s[0] for s in samples)
+
+
+def test_host_counters_grow_by_minute_from_the_last_sample_before():
+    start = 0.0
+    samples = [
+        (10.0, 10.0, 4.0, {"pgmajfault": 100}), (50.0, 10.0, 4.0, {"pgmajfault": 103}),
+        (70.0, 10.0, 4.0, {"pgmajfault": 150}), (110.0, 10.0, 4.0, {"pgmajfault": 400}),
+    ]
+    minutes = speed_by_minute(samples, start, duration_s=120.0)
+    assert [m["host_counters_delta"] for m in minutes] == [{"pgmajfault": 3},
+                                                           {"pgmajfault": 297}]
+
+
+def test_the_host_counters_are_read_on_linux():
+    counters = host_counters()
+    assert {"pgmajfault", "workingset_refault_file"} <= set(counters)
+    assert all(isinstance(v, int) and v >= 0 for v in counters.values())
