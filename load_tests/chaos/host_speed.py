@@ -1,16 +1,17 @@
 """The host's own speed through a soak: the CPU time a fixed piece of work takes.
 
-On a shared VM the work a CPU-second buys moves by itself: a soak with no faults at all broke
-the per-minute p99 rule while every process, the members included, paid about 30% more CPU
-per request, and a fresh deployment afterwards was no faster (docs/BENCHMARKS.md section 4,
-soaks aj and ak). This probe puts that in the report. A spawned process times a fixed
-pure-Python loop and a fixed pass over a 32 MB array every few seconds, by its own thread
-CPU time, which does not count the time it waits for a core: measured on this machine, the
-loop took 12.9 ms idle and 13.1-13.2 ms with one or two spinning processes filling the other
-core, and the array pass 5.3 ms idle and 5.0 ms beside a process streaming the same size of
-array. It is not blind to our load, though: in a 3-minute soak the array pass read 6.5-7.8
-ms (sharing its core's caches with the app's processes between time slices). So compare
-minutes of one soak, at one offered load, not soaks. A diagnosis, not judged.
+On a shared VM the work a CPU-second buys moves by itself: a soak with no faults at all
+broke the per-minute p99 rule while every process, the members included, paid about a
+quarter more CPU per answered request, and a fresh deployment afterwards was no faster
+(docs/BENCHMARKS.md section 4, soaks aj and ak). This probe puts that in the report. A
+spawned process times a fixed pure-Python loop and a fixed pass over a 32 MB array every few
+seconds, by its own thread CPU time, which does not count the time it waits for a core:
+measured on this machine, the loop took 12.9 ms idle and 13.1-13.2 ms with one or two
+spinning processes filling the other core, and the array pass 5.3 ms idle and 5.0 ms beside
+a process streaming the same size of array. It is not blind to our load, though: in a
+3-minute soak the array pass read 6.5-7.8 ms (probably from sharing its core's caches with
+the app's processes between time slices). So compare minutes of one soak, at one offered
+load, not soaks. A diagnosis, not judged.
 """
 
 from __future__ import annotations
@@ -101,14 +102,15 @@ class HostSpeedProbe:
         self._process.join(timeout=5.0)
         if self._process.is_alive():
             self._process.terminate()
-        return sorted(out)
+        return out  # one producer: already in time order
 
 
 def speed_by_minute(samples: list[tuple], start_unix: float,
                     duration_s: float) -> list[dict[str, Any]]:
     """Per whole minute of the load: the median CPU ms of each unit, and that over minute
     0's (above 1: the same work cost the host more CPU time than in minute 0), and how much
-    each host counter grew in the minute (from the minute's last sample before it)."""
+    each host counter grew in the minute: from the previous minute's last sample (minute 0:
+    from its own first one) to this minute's last."""
     minutes: dict[int, list[tuple]] = {}
     for sample in sorted(samples, key=lambda s: s[0]):
         minute = int((sample[0] - start_unix) // 60)
@@ -117,12 +119,12 @@ def speed_by_minute(samples: list[tuple], start_unix: float,
     if 0 not in minutes:
         return []
     first = np.median(np.array([s[1:3] for s in minutes[0]]), axis=0)
-    previous = minutes[0][0][3] if len(minutes[0][0]) > 3 else {}
+    previous = minutes[0][0][3]
     out = []
     for minute in sorted(minutes):
         rows = minutes[minute]
         loop_ms, stream_ms = np.median(np.array([s[1:3] for s in rows]), axis=0)
-        last = rows[-1][3] if len(rows[-1]) > 3 else {}
+        last = rows[-1][3]
         out.append({"minute": minute, "samples": len(rows),
                     "loop_cpu_ms": round(float(loop_ms), 2),
                     "stream_cpu_ms": round(float(stream_ms), 2),
@@ -130,5 +132,5 @@ def speed_by_minute(samples: list[tuple], start_unix: float,
                     "stream_over_minute0": round(float(stream_ms / first[1]), 3),
                     "host_counters_delta": {k: v - previous[k] for k, v in last.items()
                                             if k in previous}})
-        previous = last or previous
+        previous = last
     return out

@@ -6,10 +6,11 @@ from load_tests.chaos.host_speed import HostSpeedProbe, host_counters, speed_by_
 def test_minutes_are_compared_with_minute_zero_by_their_medians():
     start = 1000.0
     samples = [
-        (start + 5, 10.0, 4.0), (start + 30, 12.0, 4.0), (start + 55, 50.0, 4.0),  # 0: 12
-        (start + 65, 18.0, 6.0), (start + 90, 18.0, 6.0),  # minute 1: 1.5x slower
-        (start + 130, 12.0, 2.0),  # minute 2: past a 2-minute soak, dropped
-        (start - 3, 99.0, 99.0),  # before the load: dropped
+        (start + 5, 10.0, 4.0, {}), (start + 30, 12.0, 4.0, {}),
+        (start + 55, 50.0, 4.0, {}),  # minute 0: median 12
+        (start + 65, 18.0, 6.0, {}), (start + 90, 18.0, 6.0, {}),  # minute 1: 1.5x slower
+        (start + 130, 12.0, 2.0, {}),  # minute 2: past a 2-minute soak, dropped
+        (start - 3, 99.0, 99.0, {}),  # before the load: dropped
     ]
     minutes = speed_by_minute(samples, start, duration_s=120.0)
     assert [m["minute"] for m in minutes] == [0, 1]
@@ -20,7 +21,7 @@ def test_minutes_are_compared_with_minute_zero_by_their_medians():
 
 
 def test_no_sample_in_minute_zero_gives_no_comparison():
-    assert speed_by_minute([(1070.0, 10.0, 3.0)], 1000.0, duration_s=120.0) == []
+    assert speed_by_minute([(1070.0, 10.0, 3.0, {})], 1000.0, duration_s=120.0) == []
 
 
 def test_the_probe_process_samples_until_stopped():
